@@ -1,0 +1,64 @@
+"""The Typer application and shared CLI helpers (no science here)."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="depthlab",
+    help="depthlab: what does depth buy, and why? Probes, theory and reproducible experiments.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+STATE = {"quiet": False}
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print one clear line to stderr and exit with ``code`` (2 = bad input)."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def progress():
+    from depthlab.progress import Progress
+
+    return Progress(enabled=not STATE["quiet"] and sys.stderr.isatty())
+
+
+@app.callback()
+def _root(
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+) -> None:
+    STATE["quiet"] = quiet
+
+
+def claims_table(results) -> None:
+    from rich.table import Table
+
+    table = Table(title="Claims", show_lines=False)
+    for col in ("experiment", "claim", "predicted", "measured", "verdict"):
+        table.add_column(col, overflow="fold")
+    colors = {"holds": "green", "fails": "red", "inconclusive": "yellow"}
+    for res in results:
+        for c in res.claims:
+            table.add_row(
+                res.experiment,
+                c.statement,
+                _fmt(c.predicted),
+                _fmt(c.measured),
+                f"[{colors[c.verdict]}]{c.verdict}[/]",
+            )
+    console.print(table)
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "" if v is None else str(v)

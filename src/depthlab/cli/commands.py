@@ -1,0 +1,142 @@
+"""The `list`, `run`, `reproduce`, `report` and `env` commands."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from depthlab.cli.app import app, claims_table, console, err_console, fail, progress
+
+DEVICE_HELP = "auto | cpu | cuda"
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """List the registered experiments in lecture order."""
+    from rich.table import Table
+
+    from depthlab.experiments import SECTIONS, registry
+
+    table = Table(title="depthlab experiments")
+    table.add_column("name", style="bold")
+    table.add_column("section")
+    table.add_column("what it measures", overflow="fold")
+    for name, exp in registry().items():
+        table.add_row(name, SECTIONS.get(exp.section, exp.section), exp.title)
+    console.print(table)
+
+
+def _run_one(name, overrides, out, quick, seed, device):
+    from depthlab.config import ConfigError
+    from depthlab.runs import run_experiment
+
+    try:
+        return run_experiment(
+            name, overrides, out_dir=out, quick=quick, seed=seed, device=device, progress=progress()
+        )
+    except (ConfigError, KeyError) as exc:
+        fail(str(exc).strip("'\""))
+    except ValueError as exc:
+        if "device" in str(exc):
+            fail(str(exc))
+        raise
+
+
+@app.command("run")
+def run_cmd(
+    name: str = typer.Argument(..., help="Experiment name (see `depthlab list`)."),
+    set_: list[str] = typer.Option(
+        None, "--set", help="Override a config key: key=value (YAML value)."
+    ),
+    config: Path = typer.Option(None, "--config", help="YAML file of config overrides."),
+    out: Path = typer.Option(None, "--out", help="Run directory (default runs/NAME)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for every random draw."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    quick: bool = typer.Option(False, "--quick", help="The small, fast variant."),
+) -> None:
+    """Run one experiment and write its run directory."""
+    from depthlab.config import ConfigError, load_yaml_config, parse_overrides
+
+    try:
+        overrides = load_yaml_config(str(config)) if config else {}
+        overrides.update(parse_overrides(set_))
+    except (ConfigError, OSError) as exc:
+        fail(str(exc))
+    out = out or Path("runs") / name
+    t0 = time.perf_counter()
+    result = _run_one(name, overrides, out, quick, seed, device)
+    claims_table([result])
+    console.print(f"wrote {out} in {time.perf_counter() - t0:.1f} s")
+
+
+@app.command("reproduce")
+def reproduce_cmd(
+    out: Path = typer.Option(Path("runs/reproduce"), "--out", help="Output directory."),
+    quick: bool = typer.Option(
+        False, "--quick", help="Small, fast variants (minutes on a laptop)."
+    ),
+    only: list[str] = typer.Option(None, "--only", help="Run only these experiments (repeatable)."),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+) -> None:
+    """Run every registered experiment and write OUT/index.html."""
+    from depthlab.experiments import registry
+    from depthlab.report import build_report
+
+    names = list(registry())
+    if only:
+        unknown = [n for n in only if n not in names]
+        if unknown:
+            fail(f"unknown experiment(s) {', '.join(unknown)}; available: {', '.join(names)}")
+        names = [n for n in names if n in only]
+    results, failed = [], []
+    t0 = time.perf_counter()
+    for i, name in enumerate(names, 1):
+        console.print(f"[bold]({i}/{len(names)}) {name}[/]")
+        t1 = time.perf_counter()
+        try:
+            results.append(_run_one(name, {}, out / name, quick, seed, device))
+            console.print(f"    done in {time.perf_counter() - t1:.1f} s")
+        except typer.Exit:
+            raise
+        except Exception as exc:
+            failed.append(name)
+            err_console.print(f"[red]    {name} failed: {type(exc).__name__}: {exc}[/]")
+    claims_table(results)
+    path = build_report(out)
+    console.print(f"report: {path}  ({time.perf_counter() - t0:.1f} s in all)")
+    if failed:
+        fail(
+            f"{len(failed)} experiment(s) failed: {', '.join(failed)} (see their error.txt)", code=1
+        )
+
+
+@app.command("report")
+def report_cmd(
+    root: Path = typer.Argument(..., help="A directory of run directories."),
+    out: Path = typer.Option(None, "--out", help="Output HTML file (default ROOT/index.html)."),
+) -> None:
+    """Rebuild the HTML report from saved runs, without recomputing anything."""
+    from depthlab.report import build_report, find_runs
+
+    if not root.is_dir():
+        fail(f"{root} is not a directory")
+    if not find_runs(root):
+        fail(f"no run directories under {root}")
+    console.print(f"report: {build_report(root, out)}")
+
+
+@app.command("env")
+def env_cmd() -> None:
+    """Print versions, device and threads (paste this into bug reports)."""
+    import torch
+
+    from depthlab.runs.store import environment_meta
+
+    meta = environment_meta(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    meta["cuda_available"] = torch.cuda.is_available()
+    meta["interop_threads"] = torch.get_num_interop_threads()
+    for k, v in meta.items():
+        console.print(f"{k:>16}: {v}")

@@ -1,0 +1,77 @@
+"""Validated experiment configs, ``--set key=value`` overrides, and one-line config errors."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+
+class ConfigError(ValueError):
+    """A bad config key or value. The message is one line naming the key and what is allowed."""
+
+
+class ExperimentConfig(BaseModel):
+    """Base for every experiment's settings.
+
+    Unknown keys are errors. ``quick()`` returns the ``--quick`` variant (small enough for CI).
+    Subclasses set ``_quick_overrides`` to the fields that change in quick mode.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    _quick_overrides: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def quick(cls) -> ExperimentConfig:
+        return cls(**cls._quick_overrides)
+
+    @classmethod
+    def build(
+        cls, overrides: dict[str, Any] | None = None, quick: bool = False
+    ) -> ExperimentConfig:
+        """Defaults (or quick defaults), then ``overrides``; raise :class:`ConfigError` if bad."""
+        values: dict[str, Any] = dict(cls._quick_overrides) if quick else {}
+        values.update(overrides or {})
+        try:
+            return cls(**values)
+        except ValidationError as err:
+            raise ConfigError(format_validation_error(err, cls)) from None
+
+
+def format_validation_error(err: ValidationError, model: type[BaseModel]) -> str:
+    """Render the first pydantic error as one line: the key, the problem, what is allowed."""
+    e = err.errors()[0]
+    key = ".".join(str(p) for p in e["loc"]) or "<config>"
+    allowed = ", ".join(sorted(model.model_fields))
+    if e["type"] == "extra_forbidden":
+        return f"config error: unknown key {key!r}; allowed keys: {allowed}"
+    got = e.get("input")
+    got_s = f" (got {got!r})" if not isinstance(got, dict) else ""
+    return f"config error: key {key!r}: {e['msg']}{got_s}"
+
+
+def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
+    """Parse ``["a=1", "b=[1,2]", "c.d=x"]`` into a dict; values are YAML (``safe_load``)."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise ConfigError(f"config error: --set expects key=value, got {pair!r}")
+        key, raw = pair.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"config error: --set has an empty key in {pair!r}")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        out[key] = value
+    return out
+
+
+def load_yaml_config(path: str) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config error: {path} must hold a mapping of key: value")
+    return data

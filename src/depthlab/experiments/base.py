@@ -1,0 +1,99 @@
+"""The experiment protocol and the registry.
+
+An experiment is a class with ``name``, ``title``, ``section``, ``order``, a ``Config``
+(an :class:`~depthlab.config.ExperimentConfig`) and ``run(config, ctx) -> Result``.
+Register it with :func:`register`. Modules in ``depthlab.experiments`` are discovered
+automatically; extra modules can be named in the ``DEPTHLAB_PLUGINS`` environment variable
+(comma-separated import paths).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+from typing import ClassVar, Protocol, runtime_checkable
+
+from depthlab.config import ExperimentConfig
+from depthlab.context import RunContext
+from depthlab.core import Result
+
+# Lecture sections, in the order of the lecture; the report follows this order.
+SECTIONS: dict[str, str] = {
+    "expressivity": "Expressivity and universal approximation (slide 15)",
+    "resnets": "ResNets (slide 16)",
+    "curvature": "Curve length and curvature through depth (slide 17)",
+    "init": "Exploding and vanishing at initialization (slides 18 and 24)",
+    "compositional": "Compositional tasks and the benefits of depth (slides 20 and 22)",
+    "mimic": "Mimic learning (slide 21)",
+    "multiplication": "The multiplication problem (slide 23)",
+    "regions": "Linear regions of ReLU networks (slide 25)",
+    "landscape": "Loss landscapes (slides 16 and 26)",
+    "other": "Other experiments",
+}
+
+
+@runtime_checkable
+class Experiment(Protocol):
+    name: ClassVar[str]
+    title: ClassVar[str]
+    section: ClassVar[str]
+    order: ClassVar[int]
+    Config: ClassVar[type[ExperimentConfig]]
+
+    def run(self, config: ExperimentConfig, ctx: RunContext) -> Result: ...
+
+
+_REGISTRY: dict[str, Experiment] = {}
+_DISCOVERED = False
+
+
+def register(cls: type) -> type:
+    """Class decorator: register an experiment under ``cls.name``."""
+    name = getattr(cls, "name", None)
+    if not name or not isinstance(name, str):
+        raise TypeError(f"{cls.__name__} needs a string attribute 'name'")
+    section = getattr(cls, "section", "other")
+    if section not in SECTIONS:
+        raise ValueError(f"{cls.__name__}.section={section!r}; allowed: {', '.join(SECTIONS)}")
+    if name in _REGISTRY and type(_REGISTRY[name]) is not cls:
+        raise ValueError(f"experiment name {name!r} is registered twice")
+    inst = cls()
+    if not isinstance(inst, Experiment):
+        raise TypeError(f"{cls.__name__} does not implement the Experiment protocol")
+    _REGISTRY[name] = inst
+    return cls
+
+
+def _discover() -> None:
+    global _DISCOVERED
+    if _DISCOVERED:
+        return
+    _DISCOVERED = True
+    import depthlab.experiments as pkg
+
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        if not mod.name.startswith("_") and mod.name not in {"base"}:
+            importlib.import_module(f"depthlab.experiments.{mod.name}")
+    for extra in filter(
+        None, (s.strip() for s in os.environ.get("DEPTHLAB_PLUGINS", "").split(","))
+    ):
+        importlib.import_module(extra)
+
+
+def registry() -> dict[str, Experiment]:
+    """All registered experiments, ordered as the lecture is (section, then ``order``)."""
+    _discover()
+    keys = list(SECTIONS)
+    items = sorted(
+        _REGISTRY.items(),
+        key=lambda kv: (keys.index(kv[1].section), getattr(kv[1], "order", 0), kv[0]),
+    )
+    return dict(items)
+
+
+def get_experiment(name: str) -> Experiment:
+    reg = registry()
+    if name not in reg:
+        raise KeyError(f"unknown experiment {name!r}; available: {', '.join(reg) or '(none)'}")
+    return reg[name]
