@@ -48,6 +48,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
@@ -116,6 +117,7 @@ class Prepared:
     device: torch.device
     sites: list[tuple[str, nn.Module]]
     names: dict[str, nn.Module]
+    first: str | None = None  # name of an affine first layer fed the raw input (foldable)
 
 
 def _model_device(model: nn.Module, fallback: torch.device) -> torch.device:
@@ -139,17 +141,20 @@ def prepare(model: nn.Module, example: torch.Tensor) -> Prepared:
     names = dict(net.named_modules())
     inv = {m: n for n, m in names.items()}
     called: list[tuple[str, nn.Module]] = []
+    raw: list[bool] = []
     handles = []
+    x_in = example.to(device=device, dtype=torch.float64).unsqueeze(0)
 
     def hook(mod: nn.Module, inputs, output) -> None:
         called.append((inv.get(mod, "?"), mod))
+        raw.append(bool(inputs) and inputs[0] is x_in)
 
     try:
         for _, m in names.items():
             if not list(m.children()):
                 handles.append(m.register_forward_hook(hook))
         with torch.no_grad():
-            net(example.to(device=device, dtype=torch.float64).unsqueeze(0))
+            net(x_in)
     finally:
         for h in handles:
             h.remove()
@@ -160,7 +165,62 @@ def prepare(model: nn.Module, example: torch.Tensor) -> Prepared:
                 f"the exact engine; supported layers: {SUPPORTED_NAMES}"
             )
     sites = [(n, m) for n, m in called if isinstance(m, THRESHOLD_LAYERS + POOL_LAYERS)]
-    return Prepared(net, tuple(example.shape), device, sites, names)
+    first = None
+    if called and raw[0] and called[0][0] and isinstance(called[0][1], _FOLDABLE):
+        if sum(m is called[0][1] for _, m in called) == 1:  # called once, on the raw input
+            first = called[0][0]
+    return Prepared(net, tuple(example.shape), device, sites, names, first)
+
+
+_FOLDABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
+
+
+class _Injected(nn.Module):
+    """Stands in for an affine first layer: maps encoded inputs to its exact outputs.
+
+    ``forward(enc)`` with ``enc`` (B, 3) rows ``(k, s, r)`` returns
+    ``base[k] + s * d1[k] + r * d2[k]``; the layer is affine, so this equals the layer applied to
+    ``anchor[k] + s * dir1[k] + r * dir2[k]`` without forming those (possibly 784-D) inputs.
+    """
+
+    def __init__(self, base: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor) -> None:
+        super().__init__()
+        self.base, self.d1, self.d2 = base, d1, d2
+
+    def forward(self, enc: torch.Tensor) -> torch.Tensor:
+        k = enc[:, 0].long()
+        shape = (-1,) + (1,) * (self.base.dim() - 1)
+        out = self.base[k] + enc[:, 1].view(shape) * self.d1[k]
+        if self.d2 is not None:
+            out = out + enc[:, 2].view(shape) * self.d2[k]
+        return out
+
+
+@contextmanager
+def folded(prep: Prepared, anchor: torch.Tensor, dir1: torch.Tensor, dir2: torch.Tensor | None):
+    """Within the block, ``prep.net`` takes encoded inputs ``(k, s, r)`` (B, 3) standing for
+    ``anchor[k] + s dir1[k] + r dir2[k]`` (each (K, *input_shape)); yields an ``encode`` function
+    or ``None`` when the first layer can't be folded (then pass real inputs)."""
+    if prep.first is None:
+        yield None
+        return
+    mod = prep.names[prep.first]
+    parent_name, _, child = prep.first.rpartition(".")
+    parent = prep.net.get_submodule(parent_name) if parent_name else prep.net
+    with torch.no_grad():
+        base = mod(anchor)
+        bias = mod(torch.zeros_like(anchor[:1]))
+        d1 = mod(dir1) - bias
+        d2 = None if dir2 is None else mod(dir2) - bias
+    setattr(parent, child, _Injected(base, d1, d2))
+
+    def encode(k: torch.Tensor, s: torch.Tensor, r: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.stack([k.to(s.dtype), s, s.new_zeros(s.shape) if r is None else r], 1)
+
+    try:
+        yield encode
+    finally:
+        setattr(parent, child, mod)
 
 
 class _Found(Exception):
@@ -376,15 +436,25 @@ def _trace_chunk(
     max_points: int,
     patterns: bool,
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], list[torch.Tensor] | None]:
+    d = b - a
+    with folded(prep, a, d, None) as encode:
+
+        def inputs(seg: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            # an affine first layer is folded: feed (segment, t) instead of forming the points
+            return _points(a, d, seg, t) if encode is None else encode(seg, t)
+
+        return _trace_loop(prep, inputs, a, d, layers, eps, max_points, patterns)
+
+
+def _trace_loop(prep, inputs, a, d, layers, eps, max_points, patterns):
     n_seg = a.shape[0]
     dev = a.device
-    d = b - a
     seg = torch.arange(n_seg, device=dev).repeat_interleave(2)
     t = torch.tensor([0.0, 1.0], dtype=torch.float64, device=dev).repeat(n_seg)
     state: dict[str, torch.Tensor] = {}
 
-    def pre(mod: nn.Module, inputs) -> None:
-        z = inputs[0]
+    def pre(mod: nn.Module, inp) -> None:
+        z = inp[0]
         if isinstance(mod, POOL_LAYERS):
             i, s = _pool_crossings(z, mod, state["same"], eps)
         else:
@@ -392,13 +462,26 @@ def _trace_chunk(
         if i.numel():
             raise _Found(i, s)
 
-    handles = [m.register_forward_pre_hook(pre) for m in {id(m): m for _, m in prep.sites}.values()]
+    # values at the points, recorded with forward hooks on the asked-for modules; the pass that
+    # adds no point is the final one and its recordings are kept
+    outputs: dict[str, torch.Tensor] = {}
+    rec = [n for n in layers if n not in ("output", "input")]
+
+    def keeper(name: str):
+        def hook(mod, inp, output) -> None:
+            outputs[name] = output.detach()
+
+        return hook
+
+    mods = {id(m): m for _, m in prep.sites}.values()
+    handles = [m.register_forward_pre_hook(pre) for m in mods]
+    handles += [prep.net.get_submodule(n).register_forward_hook(keeper(n)) for n in rec]
     try:
         while True:
             state["same"] = seg[1:] == seg[:-1]
             try:
                 with torch.no_grad():
-                    prep.net(_points(a, d, seg, t))
+                    out = prep.net(inputs(seg, t))
             except _Found as found:
                 i, s = found.pair, found.s
                 new_t = t[i] + s * (t[i + 1] - t[i])
@@ -421,36 +504,15 @@ def _trace_chunk(
     finally:
         for h in handles:
             h.remove()
-
-    # values at the points, recorded with forward hooks on the asked-for modules
-    outputs: dict[str, torch.Tensor] = {}
-    x = _points(a, d, seg, t)
-    rec = [n for n in layers if n not in ("output", "input")]
-    handles = []
-
-    def keeper(name: str):
-        def hook(mod, inputs, output) -> None:
-            outputs[name] = output.detach()
-
-        return hook
-
-    try:
-        for n in rec:
-            handles.append(prep.names[n].register_forward_hook(keeper(n)))
-        with torch.no_grad():
-            out = prep.net(x)
-    finally:
-        for h in handles:
-            h.remove()
     outputs["output"] = out
     if "input" in layers:
-        outputs["input"] = x
+        outputs["input"] = _points(a, d, seg, t)
 
     # check: every piece is affine (midpoint value = mean of endpoint values), and its pattern
     same = seg[1:] == seg[:-1]
     lo = torch.nonzero(same).squeeze(1)
     mid_t = 0.5 * (t[lo] + t[lo + 1])
-    out_mid, states = _run_states(prep, _points(a, d, seg[lo], mid_t))
+    out_mid, states = _run_states(prep, inputs(seg[lo], mid_t))
     expect = 0.5 * (out[lo] + out[lo + 1])
     scale = float(out.abs().max()) if out.numel() else 0.0
     err = float((out_mid - expect).abs().max()) if out_mid.numel() else 0.0

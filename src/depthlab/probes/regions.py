@@ -348,16 +348,26 @@ def _site_inputs(
     chunk = max(1, chunk_elements // per)
     out = []
     handles = [m.register_forward_pre_hook(pre) for m in mods.values()]
+    basis = plane.basis
     try:
-        for lo in range(0, uv.shape[0], chunk):
-            calls[0] = 0
-            try:
-                with torch.no_grad():
-                    prep.net(plane.embed(uv[lo : lo + chunk]))
-            except _Stop as s:
-                out.append(s.z)
-            else:  # pragma: no cover - sites come from a forward of the same model
-                raise RuntimeError(f"nonlinearity #{site} was not reached")
+        with pl.folded(prep, plane.origin[None], basis[:1], basis[1:]) as encode:
+            if encode is not None:  # an affine first layer is folded: no need to form the inputs
+                chunk = max(1, chunk_elements // 64)
+            for lo in range(0, uv.shape[0], chunk):
+                calls[0] = 0
+                part = uv[lo : lo + chunk]
+                x = (
+                    plane.embed(part)
+                    if encode is None
+                    else encode(part.new_zeros(part.shape[0]), part[:, 0], part[:, 1])
+                )
+                try:
+                    with torch.no_grad():
+                        prep.net(x)
+                except _Stop as s:
+                    out.append(s.z)
+                else:  # pragma: no cover - sites come from a forward of the same model
+                    raise RuntimeError(f"nonlinearity #{site} was not reached")
     finally:
         for h in handles:
             h.remove()
