@@ -33,14 +33,13 @@ def draw_region_map(
     """
     from matplotlib.collections import PolyCollection
 
-    polys, hashes = [], []
-    for _, g in polygons.groupby("region", sort=True):
-        g = g.sort_values("k")
-        polys.append(np.stack([g["u"].to_numpy(), g["v"].to_numpy()], 1))
-        hashes.append(int(g["pattern_hash"].iloc[0]))
-    coll = PolyCollection(
-        polys, facecolors=_hash_colors(np.array(hashes)), edgecolors="k", linewidths=0.15
-    )
+    order = np.lexsort((polygons["k"].to_numpy(), polygons["region"].to_numpy()))
+    reg = polygons["region"].to_numpy()[order]
+    uv = np.stack([polygons["u"].to_numpy()[order], polygons["v"].to_numpy()[order]], 1)
+    starts = np.flatnonzero(np.r_[True, reg[1:] != reg[:-1]])
+    polys = np.split(uv, starts[1:])
+    hashes = polygons["pattern_hash"].to_numpy()[order][starts]
+    coll = PolyCollection(polys, facecolors=_hash_colors(hashes), edgecolors="k", linewidths=0.15)
     ax.add_collection(coll)
     ax.set_xlim(polygons["u"].min(), polygons["u"].max())
     ax.set_ylim(polygons["v"].min(), polygons["v"].max())
