@@ -673,7 +673,7 @@ class BoundaryDistance:
 
 
 def distance_to_boundary(
-    model: nn.Module, x: torch.Tensor, *, chunk: int = 256
+    model: nn.Module, x: torch.Tensor, *, chunk_elements: int = 2**22
 ) -> BoundaryDistance:
     """Exact distance from each point of ``x`` (B, *input_shape) to its region's boundary.
 
@@ -685,7 +685,9 @@ def distance_to_boundary(
         d(x) = min_j |z_j(x) - c_j| / ||grad_x z_j(x)||.
 
     Units with zero gradient (their input is constant near ``x``) are ignored. MaxPool layers are
-    not supported here. Gradients come from forward-mode autodiff of a float64 copy.
+    not supported here. The gradients are exact: the model is run on ``x`` and on ``x + e_i`` for
+    every input direction ``e_i`` with each nonlinearity frozen at its linearization around ``x``
+    (``f(z_x) + f'(z_x) (z - z_x)``), so differences of the units' inputs are the Jacobian rows.
     """
     prep = pl.prepare(model, x[0])
     for _, m in prep.sites:
@@ -693,47 +695,63 @@ def distance_to_boundary(
             raise pl.UnsupportedLayerError(
                 f"distance_to_boundary does not support {type(m).__name__}"
             )
-    mods = {id(m): m for _, m in prep.sites}
     xs = x.detach().to(device=prep.device, dtype=torch.float64)
-    captured: list[torch.Tensor] = []
-
-    def pre(mod, inputs) -> None:
-        captured.append(inputs[0])
-
-    def pre_acts(xi: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        captured.clear()
-        prep.net(xi[None])
-        return tuple(z.flatten() for z in captured)
-
+    n_in = math.prod(xs.shape[1:])
+    eye = torch.eye(n_in, dtype=torch.float64, device=xs.device).view(n_in, *xs.shape[1:])
+    per_point = (n_in + 1) * max(n_in, 1)
+    step = max(1, chunk_elements // per_point)
     dists, which = [], []
-    handles = [m.register_forward_pre_hook(pre) for m in mods.values()]
-    try:
-        for lo in range(0, xs.shape[0], chunk):
-            xb = xs[lo : lo + chunk]
-            with torch.no_grad():
-                zs = [z.flatten(1) for z in _capture_batch(prep, xb, captured)]
-            jac = torch.func.vmap(torch.func.jacfwd(pre_acts))(xb)
-            best = torch.full((xb.shape[0],), math.inf, dtype=torch.float64, device=xb.device)
-            arg = torch.zeros(xb.shape[0], dtype=torch.int64, device=xb.device)
-            for si, ((_, mod), z, jz) in enumerate(zip(prep.sites, zs, jac, strict=True)):
-                g = jz.flatten(2).norm(dim=2)  # (b, units)
-                for c in pl.thresholds(mod):
-                    d = torch.where(g > 0, (z - c).abs() / g, torch.full_like(g, math.inf))
-                    dmin = d.min(1).values
-                    better = dmin < best
-                    best = torch.where(better, dmin, best)
-                    arg = torch.where(better, torch.full_like(arg, si), arg)
-            dists.append(best)
-            which.append(arg)
-    finally:
-        for h in handles:
-            h.remove()
+    for lo in range(0, xs.shape[0], step):
+        xb = xs[lo : lo + step]  # (b, *in)
+        b = xb.shape[0]
+        batch = torch.cat([xb, (xb[:, None] + eye[None]).reshape(b * n_in, *xs.shape[1:])])
+        zs = _linearized_site_inputs(prep, batch, b, n_in)  # per site: (b, units), (b, n_in, units)
+        best = torch.full((b,), math.inf, dtype=torch.float64, device=xb.device)
+        arg = torch.zeros(b, dtype=torch.int64, device=xb.device)
+        for si, ((_, mod), (z, jac)) in enumerate(zip(prep.sites, zs, strict=True)):
+            g = jac.norm(dim=1)  # (b, units) gradient norms
+            for c in pl.thresholds(mod):
+                d = torch.where(g > 0, (z - c).abs() / g, torch.full_like(g, math.inf))
+                dmin = d.min(1).values
+                better = dmin < best
+                best = torch.where(better, dmin, best)
+                arg = torch.where(better, torch.full_like(arg, si), arg)
+        dists.append(best)
+        which.append(arg)
     return BoundaryDistance(torch.cat(dists), torch.cat(which), tuple(n for n, _ in prep.sites))
 
 
-def _capture_batch(
-    prep: pl.Prepared, xb: torch.Tensor, captured: list[torch.Tensor]
-) -> list[torch.Tensor]:
-    captured.clear()
-    prep.net(xb)
-    return list(captured)
+def _linearized_site_inputs(
+    prep: pl.Prepared, batch: torch.Tensor, b: int, n_in: int
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Run ``batch = [x (b rows); x + e_i (b * n_in rows)]`` with every nonlinearity linearized
+    around its base row; return each site's input at ``x`` and its Jacobian (b, n_in, units)."""
+    out: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def hook(mod, inputs, output):
+        z = inputs[0]
+        zb = z[:b]  # (b, ...)
+        zd = z[b:].reshape(b, n_in, *z.shape[1:])
+        fb = output[:b]
+        slope = torch.zeros_like(zb)
+        if isinstance(mod, nn.Hardtanh):
+            slope = ((zb > mod.min_val) & (zb < mod.max_val)).to(zb.dtype)
+        elif isinstance(mod, nn.LeakyReLU):
+            slope = torch.where(zb > 0, 1.0, mod.negative_slope).to(zb.dtype)
+        elif isinstance(mod, nn.ReLU):
+            slope = (zb > 0).to(zb.dtype)
+        else:  # Abs
+            slope = torch.sign(zb)
+        out.append((zb.flatten(1), (zd - zb[:, None]).flatten(2)))
+        lin = fb[:, None] + slope[:, None] * (zd - zb[:, None])
+        return torch.cat([fb, lin.reshape(b * n_in, *z.shape[1:])])
+
+    mods = {id(m): m for _, m in prep.sites}.values()
+    handles = [m.register_forward_hook(hook) for m in mods]
+    try:
+        with torch.no_grad():
+            prep.net(batch)
+    finally:
+        for h in handles:
+            h.remove()
+    return out
