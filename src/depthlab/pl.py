@@ -46,7 +46,6 @@ API
 from __future__ import annotations
 
 import copy
-import math
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -118,6 +117,7 @@ class Prepared:
     sites: list[tuple[str, nn.Module]]
     names: dict[str, nn.Module]
     first: str | None = None  # name of an affine first layer fed the raw input (foldable)
+    max_units: int = 1  # largest per-sample size of any layer output (bounds memory per point)
 
 
 def _model_device(model: nn.Module, fallback: torch.device) -> torch.device:
@@ -145,9 +145,13 @@ def prepare(model: nn.Module, example: torch.Tensor) -> Prepared:
     handles = []
     x_in = example.to(device=device, dtype=torch.float64).unsqueeze(0)
 
+    sizes: list[int] = [x_in.numel()]
+
     def hook(mod: nn.Module, inputs, output) -> None:
         called.append((inv.get(mod, "?"), mod))
         raw.append(bool(inputs) and inputs[0] is x_in)
+        if isinstance(output, torch.Tensor):
+            sizes.append(output.numel())
 
     try:
         for _, m in names.items():
@@ -169,7 +173,7 @@ def prepare(model: nn.Module, example: torch.Tensor) -> Prepared:
     if called and raw[0] and called[0][0] and isinstance(called[0][1], _FOLDABLE):
         if sum(m is called[0][1] for _, m in called) == 1:  # called once, on the raw input
             first = called[0][0]
-    return Prepared(net, tuple(example.shape), device, sites, names, first)
+    return Prepared(net, tuple(example.shape), device, sites, names, first, max(sizes))
 
 
 _FOLDABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
@@ -539,6 +543,85 @@ def _trace_loop(prep, inputs, a, d, layers, eps, max_points, patterns):
     return seg, t, outputs, (states if patterns else None)
 
 
+def flat_sequential(net: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]] | None:
+    """The leaf layers of a (nested) ``nn.Sequential`` in order, or None for any other model."""
+    if type(net) is not nn.Sequential and not (
+        isinstance(net, nn.Sequential) and type(net).forward is nn.Sequential.forward
+    ):
+        return None
+    out: list[tuple[str, nn.Module]] = []
+    for name, m in net.named_children():
+        full = f"{prefix}{name}"
+        if list(m.children()):
+            sub = flat_sequential(m, full + ".")
+            if sub is None:
+                return None
+            out += sub
+        else:
+            out.append((full, m))
+    return out
+
+
+def _trace_sequential(
+    prep: Prepared,
+    leaves: list[tuple[str, nn.Module]],
+    a: torch.Tensor,
+    b: torch.Tensor,
+    layers: list[str],
+    eps: float,
+    max_points: int,
+) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """One pass through a Sequential: kinks are inserted at each nonlinearity with the exact
+    (interpolated) values of that layer's input, and every recorded layer is interpolated too."""
+    n_seg = a.shape[0]
+    dev = a.device
+    seg = torch.arange(n_seg, device=dev).repeat_interleave(2)
+    t = torch.tensor([0.0, 1.0], dtype=torch.float64, device=dev).repeat(n_seg)
+    h = torch.stack([a, b], 1).reshape(2 * n_seg, *a.shape[1:])  # (P, *in)
+    rec: dict[str, torch.Tensor] = {}
+    if "input" in layers:
+        rec["input"] = h
+    wanted = set(layers)
+    for name, mod in leaves:
+        while isinstance(mod, THRESHOLD_LAYERS + POOL_LAYERS):
+            same = seg[1:] == seg[:-1]
+            if isinstance(mod, POOL_LAYERS):
+                i, frac = _pool_crossings(h, mod, same, eps)
+            else:
+                i, frac = _threshold_crossings(h, mod, same, eps)
+            if i.numel() == 0:
+                break
+            fr = frac.view((-1,) + (1,) * (h.dim() - 1))
+            h = torch.cat([h, h[i] + fr * (h[i + 1] - h[i])])
+            for k, v in rec.items():
+                fv = frac.view((-1,) + (1,) * (v.dim() - 1))
+                rec[k] = torch.cat([v, v[i] + fv * (v[i + 1] - v[i])])
+            seg = torch.cat([seg, seg[i]])
+            t = torch.cat([t, t[i] + frac * (t[i + 1] - t[i])])
+            order = torch.argsort(t, stable=True)
+            order = order[torch.argsort(seg[order], stable=True)]
+            seg, t = seg[order], t[order]
+            keep = torch.ones_like(seg, dtype=torch.bool)
+            keep[1:] = ~((seg[1:] == seg[:-1]) & (t[1:] - t[:-1] <= 1e-14))
+            order = order[keep]
+            seg, t = seg[keep], t[keep]
+            h = h[order]
+            rec = {k: v[order] for k, v in rec.items()}
+            if seg.numel() > max_points:
+                raise RuntimeError(
+                    f"tracing needs more than max_points={max_points} points; raise "
+                    f"max_points or trace fewer/shorter segments"
+                )
+            if not isinstance(mod, POOL_LAYERS):
+                break  # all units' kinks of this layer are in: no interval crosses one now
+        with torch.no_grad():
+            h = mod(h)
+        if name in wanted:
+            rec[name] = h
+    rec["output"] = h
+    return seg, t, rec
+
+
 def trace_segments(
     model: nn.Module,
     starts: torch.Tensor,
@@ -578,13 +661,22 @@ def trace_segments(
     a = starts.detach().to(device=prep.device, dtype=torch.float64)
     b = ends.detach().to(device=prep.device, dtype=torch.float64)
     n_seg = a.shape[0]
-    per = max(1, math.prod(a.shape[1:]))
-    chunk = max(1, chunk_elements // (64 * per))
+    leaves = flat_sequential(prep.net)
+    chunk = max(1, chunk_elements // (64 * prep.max_units))
+    if any(isinstance(m, POOL_LAYERS) for _, m in prep.sites):
+        leaves = None  # max-pool ties need the pattern clean-up of the general path
     segs, ts, outs, pats = [], [], [], []
     for lo in range(0, n_seg, chunk):
-        seg, t, o, st = _trace_chunk(
-            prep, a[lo : lo + chunk], b[lo : lo + chunk], names, eps, max_points, patterns
-        )
+        if leaves is not None and not patterns:
+            # a Sequential of supported leaves: one pass, nothing hidden to check
+            seg, t, o = _trace_sequential(
+                prep, leaves, a[lo : lo + chunk], b[lo : lo + chunk], names, eps, max_points
+            )
+            st = None
+        else:
+            seg, t, o, st = _trace_chunk(
+                prep, a[lo : lo + chunk], b[lo : lo + chunk], names, eps, max_points, patterns
+            )
         segs.append(seg + lo)
         ts.append(t)
         outs.append(o)

@@ -119,3 +119,20 @@ def test_functional_relu_inside_forward_fails_loudly():
 def test_unknown_layer_name_lists_allowed():
     with pytest.raises(ValueError, match="unknown layer 'nope'"):
         pl.trace_segments(mlp([2, 3, 1]), torch.zeros(1, 2), torch.ones(1, 2), layers=["nope"])
+
+
+def test_sequential_one_pass_path_equals_general_path():
+    torch.manual_seed(4)
+    net = nn.Sequential(
+        nn.Linear(6, 12), nn.ReLU(), nn.Sequential(nn.Linear(12, 12), nn.Hardtanh())
+    )
+    net.append(nn.Linear(12, 2))
+    a, b = 3 * torch.randn(5, 6), 3 * torch.randn(5, 6)
+    fast = pl.trace_segments(net, a, b, layers=["input", "1", "2.1"])
+    general = pl.trace_segments(net, a, b, layers=["input", "1", "2.1"], patterns=True)
+    assert torch.equal(fast.segment, general.segment)
+    torch.testing.assert_close(fast.t, general.t, rtol=0, atol=1e-13)
+    for name in ("input", "1", "2.1", "output"):
+        torch.testing.assert_close(
+            fast.outputs[name], general.outputs[name], rtol=1e-10, atol=1e-10
+        )
