@@ -5,7 +5,13 @@ The public API is re-exports only; the work lives one topic per module.
 
 __version__ = "0.1.0"
 
-from depthlab import data, init, nets
+from depthlab import (  # exact piecewise-linear tracing and linear regions
+    data,
+    init,
+    nets,
+    pl,
+    regions,
+)
 from depthlab.config import ConfigError, ExperimentConfig
 from depthlab.context import RunContext, resolve_device
 from depthlab.core import Claim, Result, verdict_from
@@ -28,6 +34,8 @@ __all__ = [
     "init",
     "load_result",
     "nets",
+    "pl",
+    "regions",
     "register",
     "registry",
     "resolve_device",
