@@ -40,7 +40,9 @@ def test_weights_engine_equals_plain_loop(scheme):
     widths, K = [6, 7, 5, 4], 5
     x0 = torch.randn(6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     g = torch.Generator().manual_seed(11)
-    weights = [draw_weights(scheme, K, b, a, g) for a, b in zip(widths[:-1], widths[1:])]
+    weights = [
+        draw_weights(scheme, K, b, a, g) for a, b in zip(widths[:-1], widths[1:], strict=True)
+    ]
     m, j2, j4 = _reference(widths, weights, x0, 2)
     r = moments(
         widths,

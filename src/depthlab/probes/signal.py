@@ -498,6 +498,10 @@ def moments(
     )
 
 
+def _as_function(model: nn.Module, params: dict, buffers: dict) -> Callable:
+    return lambda inp: functional_call(model, (params, buffers), (inp,))
+
+
 def model_moments(
     factory: Callable[[], nn.Module],
     x: torch.Tensor,
@@ -574,7 +578,7 @@ def model_moments(
                 recording[0] = False
                 params = dict(model.named_parameters())
                 buffers = dict(model.named_buffers())
-                jac = jacrev(lambda inp: functional_call(model, (params, buffers), (inp,)))(x[:1])
+                jac = jacrev(_as_function(model, params, buffers))(x[:1])
                 recording[0] = True
                 j2s.append(jac.pow(2).mean())
                 j4s.append(jac.pow(4).mean())
