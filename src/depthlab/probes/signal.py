@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 from torch import nn
-from torch.func import functional_call, jacrev, jvp
+from torch.func import jvp
 
 from depthlab.init import (
     SCHEMES,
@@ -498,8 +498,19 @@ def moments(
     )
 
 
-def _as_function(model: nn.Module, params: dict, buffers: dict) -> Callable:
-    return lambda inp: functional_call(model, (params, buffers), (inp,))
+def _output_jacobian(model: nn.Module, x1: torch.Tensor) -> torch.Tensor:
+    """``d out / d x1`` for one example ``x1: (1, *in)`` by reverse-mode autograd, ``(out, in)``.
+
+    One backward pass per output entry; the model's parameters here are our private copy's.
+    """
+    with torch.enable_grad():
+        inp = x1.detach().clone().requires_grad_(True)
+        out = model(inp).reshape(-1)
+        rows = [
+            torch.autograd.grad(out[q], inp, retain_graph=q + 1 < out.numel())[0].reshape(-1)
+            for q in range(out.numel())
+        ]
+    return torch.stack(rows)
 
 
 def model_moments(
@@ -519,7 +530,7 @@ def model_moments(
     The probe points are the inputs of the weight layers (Linear/Conv) in execution order
     (found by :func:`depthlab.walk.weight_layers`), then the model's output: ``M_j`` is the mean
     over the ``B`` examples of ``||x_j||^2 / numel(x_j)``. The copy runs in eval mode. The Jacobian
-    (``torch.func.jacrev``) is that of the output with respect to the first example ``x[0]``.
+    (reverse-mode autograd, one backward pass per output) is that of the output with respect to the first example ``x[0]``.
 
     The factory's model is deep-copied once before anything is drawn, so even a factory that
     returns the user's own model leaves it untouched.
@@ -576,9 +587,7 @@ def model_moments(
             rows.append(torch.stack([t.flatten(1).pow(2).mean(1).mean() for t in pts]))
             if jacobian:
                 recording[0] = False
-                params = dict(model.named_parameters())
-                buffers = dict(model.named_buffers())
-                jac = jacrev(_as_function(model, params, buffers))(x[:1])
+                jac = _output_jacobian(model, x[:1])
                 recording[0] = True
                 j2s.append(jac.pow(2).mean())
                 j4s.append(jac.pow(4).mean())
