@@ -6,16 +6,19 @@ The public API is re-exports only; the work lives one topic per module.
 __version__ = "0.1.0"
 
 from depthlab import data, init, nets
+from depthlab import signal as signal  # depthlab.signal.moments
 from depthlab.config import ConfigError, ExperimentConfig
 from depthlab.context import RunContext, resolve_device
 from depthlab.core import Claim, Result, verdict_from
 from depthlab.experiments import get_experiment, register, registry
+from depthlab.probes.doctor import Diagnosis, diagnose
 from depthlab.runs import load_result, run_experiment
 from depthlab.train import TrainConfig, TrainResult, fit
 
 __all__ = [
     "Claim",
     "ConfigError",
+    "Diagnosis",
     "ExperimentConfig",
     "Result",
     "RunContext",
@@ -23,6 +26,7 @@ __all__ = [
     "TrainResult",
     "__version__",
     "data",
+    "diagnose",
     "fit",
     "get_experiment",
     "init",
@@ -32,5 +36,6 @@ __all__ = [
     "registry",
     "resolve_device",
     "run_experiment",
+    "signal",
     "verdict_from",
 ]

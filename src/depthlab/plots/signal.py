@@ -59,7 +59,14 @@ def plot_init_variance(df: pd.DataFrame, run_dir) -> dict[str, str]:
     for fam, g in df.groupby("family"):
         m = markers[fam]
         axes[0, 0].plot(g["beta"], g["log_second_m"], m, label=fam, alpha=0.8)
-        axes[0, 1].plot(g["log_second_pred"], g["log_second_m"], m, label=fam, alpha=0.8)
+        axes[0, 1].errorbar(
+            g["log_second_pred"],
+            g["log_second_m"],
+            yerr=2 * g["second_m_se"] / g["second_m"],
+            fmt=m,
+            label=fam,
+            alpha=0.8,
+        )
         axes[0, 2].plot(g["log_jac_kurt_pred"], g["log_jac_kurt_ratio"], m, label=fam, alpha=0.8)
     axes[0, 0].plot(b, 5 * b, "k:", lw=1, label="5β")
     axes[0, 0].set_xlabel("β = Σ 1/n_j")
@@ -70,7 +77,7 @@ def plot_init_variance(df: pd.DataFrame, run_dir) -> dict[str, str]:
         ax.plot(lim, lim, "k:", lw=1, label="y = x")
         ax.set_title(title)
     axes[0, 1].set_xlabel("log Π(1 + 5/n_j)")
-    axes[0, 1].set_ylabel("measured log E[M_d²]/M_0²")
+    axes[0, 1].set_ylabel("measured log E[M_d²]/M_0² (±2 SE)")
     axes[0, 2].set_xlabel("log Π_{hidden below}(1 + 5/n_j)")
     axes[0, 2].set_ylabel("measured log(E[Z⁴]/E[Z²]² / 3)")
     for ax in axes.flat:
