@@ -57,7 +57,7 @@ def _weighted_slope(x: np.ndarray, y: np.ndarray, se: np.ndarray) -> tuple[float
 class InitMeanConfig(ExperimentConfig):
     width: int = Field(64, ge=4, description="constant hidden width n")
     max_depth: int = Field(100, ge=2, description="deepest layer; every depth 1..max_depth is read")
-    n_inits: int = Field(300, ge=20, description="inits per scheme (stacked-weight engine)")
+    n_inits: int = Field(200, ge=20, description="inits per scheme (stacked-weight engine)")
     n_inits_gaussian: int = Field(
         4000, ge=20, description="inits for Gaussian schemes (cheap engine)"
     )

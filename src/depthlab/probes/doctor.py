@@ -55,9 +55,10 @@ _NORMS = (
 MIN_ENTRIES_FOR_SHAPE = 1000
 TRUNCATED_MAX_RATIO = 2.6
 #: tolerance on Var / target before a layer is flagged: within 10% is fine, beyond 30% is bad
+#: (widened to 3 and 5 standard errors of the variance estimate for small layers)
 OK_TOL, BAD_TOL = 0.10, 0.30
-#: log prod(1 + 5 / n_j) above which the width profile is flagged (E[M^2]/M_0^2 > e, > e^3)
-FM2_WARN, FM2_BAD = 1.0, 3.0
+#: log prod(1 + 5 / n_j) above which the width profile is flagged (E[M^2]/M_0^2 > 4.5, > 20)
+FM2_WARN, FM2_BAD = 1.5, 3.0
 
 
 @dataclass(frozen=True)
@@ -279,12 +280,16 @@ def diagnose(model: nn.Module, example: torch.Tensor | None = None) -> Diagnosis
         else:
             cum *= gain
             dev = ratio / target - 1.0
-            if abs(dev) <= OK_TOL:
+            # sampling error of a variance estimated from N weights: sqrt((kurtosis - 1) / N)
+            k_ = kurt if math.isfinite(kurt) else 3.0
+            se = math.sqrt(max(k_ - 1.0, 0.0) / max(w.numel(), 1))
+            ok_tol, bad_tol = max(OK_TOL, 3.0 * se), max(BAD_TOL, 5.0 * se)
+            if abs(dev) <= ok_tol:
                 verdict, msg = "ok", f"Var = {ratio:.2f}·2/fan_in"
                 if dist == "uniform":
                     msg += " (uniform, e.g. He uniform: fine)"
             else:
-                verdict = "warn" if abs(dev) <= BAD_TOL else "bad"
+                verdict = "warn" if abs(dev) <= bad_tol else "bad"
                 msg = _variance_fix(label, ratio, target, dist, relu, fol)
                 findings.append((2 if verdict == "bad" else 1, msg))
             if id(li.module) not in seen_modules:
@@ -322,7 +327,7 @@ def diagnose(model: nn.Module, example: torch.Tensor | None = None) -> Diagnosis
             findings.append(
                 (
                     2 if share >= 0.5 else 1,
-                    f"a {n}-wide bottleneck ({li.name}) contributes {share:.0%} of beta = {beta:.3g}: "
+                    f"a {n}-wide bottleneck ({li.kind} {li.name!r}) contributes {share:.0%} of beta = {beta:.3g}: "
                     f"one narrow layer dominates the fluctuations; widen it toward the "
                     f"{median} of its neighbours",
                 )
@@ -338,7 +343,7 @@ def diagnose(model: nn.Module, example: torch.Tensor | None = None) -> Diagnosis
             (
                 2 if log_m2_free > FM2_BAD else 1,
                 f"beta = {beta:.3g} is large: E[M_d^2]/M_0^2 ≈ {math.exp(log_m2_free):.3g}, so the signal "
-                "scale varies wildly between inits and across layers; make the hidden layers wider "
+                "scale varies strongly between inits and across layers; make the hidden layers wider "
                 "(width should grow with depth) or fewer",
             )
         )
