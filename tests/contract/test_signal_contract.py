@@ -16,6 +16,9 @@ def test_any_model_moments_leaves_model_unchanged():
         # a factory that hands back the user's own instance must not let us re-initialize it
         r = moments(lambda: model, n_inits=5, x=x, seed=0)
     assert r.m.shape == (5, 4)
+    with unchanged(model):
+        r2 = moments(model, n_inits=3, x=x, seed=0, jacobian=False)  # a module instance
+    assert r2.m.shape == (3, 4) and r2.jac2 is None
 
 
 def test_any_model_moments_is_deterministic_under_a_seed():

@@ -383,8 +383,8 @@ def moments(
     Parameters
     ----------
     arch : a width profile ``[n_0, n_1, ..., n_d]`` (every layer followed by ``activation``), or a
-        zero-argument factory returning any ``nn.Module`` (then ``x`` is required; see
-        :func:`model_moments`).
+        zero-argument factory returning any ``nn.Module``, or a module itself (then ``x`` is
+        required; see :func:`model_moments`; the module is deep-copied, never modified).
     n_inits : ``K``, the number of independent initializations.
     scheme : an init scheme from :data:`depthlab.init.SCHEMES`.
     activation : from :data:`depthlab.nets.ACTIVATIONS`.
@@ -411,6 +411,9 @@ def moments(
     >>> r = moments([10, 10, 10, 10], n_inits=20000, seed=0)
     >>> r.second  # close to [1, 1.5, 2.25, 3.375] = prod (1 + 5/10)  # doctest: +SKIP
     """
+    if isinstance(arch, nn.Module):  # a model instance: re-initialize private copies of it
+        module = arch
+        arch = lambda: module  # noqa: E731
     if callable(arch) and not isinstance(arch, (list, tuple)):
         if x is None:
             raise ValueError("the any-model path needs an example input x of shape (B, *in)")
