@@ -5,23 +5,19 @@ The public API is re-exports only; the work lives one topic per module.
 
 __version__ = "0.1.0"
 
-from depthlab import (  # exact piecewise-linear tracing and linear regions
-    data,
-    init,
-    nets,
-    pl,
-    regions,
-)
+from depthlab import data, init, nets, pl, regions, signal
 from depthlab.config import ConfigError, ExperimentConfig
 from depthlab.context import RunContext, resolve_device
 from depthlab.core import Claim, Result, verdict_from
 from depthlab.experiments import get_experiment, register, registry
+from depthlab.probes.doctor import Diagnosis, diagnose
 from depthlab.runs import load_result, run_experiment
 from depthlab.train import TrainConfig, TrainResult, fit
 
 __all__ = [
     "Claim",
     "ConfigError",
+    "Diagnosis",
     "ExperimentConfig",
     "Result",
     "RunContext",
@@ -29,6 +25,7 @@ __all__ = [
     "TrainResult",
     "__version__",
     "data",
+    "diagnose",
     "fit",
     "get_experiment",
     "init",
@@ -40,5 +37,6 @@ __all__ = [
     "registry",
     "resolve_device",
     "run_experiment",
+    "signal",
     "verdict_from",
 ]

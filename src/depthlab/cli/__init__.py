@@ -1,6 +1,9 @@
 """The `depthlab` command: thin; every subcommand calls the library."""
 
-from depthlab.cli import commands  # noqa: F401  (registers commands)
+from depthlab.cli import (
+    commands,  # noqa: F401  (registers commands)
+    doctor,  # noqa: F401  (registers `depthlab doctor`)
+)
 from depthlab.cli.app import app
 
 

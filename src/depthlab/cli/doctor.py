@@ -1,0 +1,133 @@
+"""`depthlab doctor TARGET`: per-layer init diagnosis of any model (thin; the work is in probes/doctor)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import typer
+
+from depthlab.cli.app import app, console, fail
+
+_COLORS = {"ok": "green", "warn": "yellow", "bad": "red", "info": "dim"}
+_VERDICT_COLORS = {"healthy": "green", "warning": "yellow", "unhealthy": "red"}
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    try:
+        dims = tuple(int(t) for t in text.replace("x", ",").split(",") if t.strip())
+    except ValueError:
+        fail(f"--input-shape {text!r} is not a list of integers; write e.g. 3,32,32")
+    if not dims or min(dims) < 1:
+        fail(f"--input-shape {text!r} must list positive integers, e.g. 3,32,32")
+    return dims
+
+
+@app.command("doctor")
+def doctor_cmd(
+    target: str = typer.Argument(
+        ...,
+        help="package.module:factory, a zoo model (mlp:784-64-64-10, resnet20, cnn1d, resnet1d) "
+        "or a TorchScript file.",
+    ),
+    init: str = typer.Option(
+        None, "--init", help="Re-initialize with this scheme first (e.g. he_normal)."
+    ),
+    input_shape: str = typer.Option(
+        None, "--input-shape", help="Input shape without the batch dim, e.g. 3,32,32."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed for --init and the example input."),
+    as_json: bool = typer.Option(False, "--json", help="Print the diagnosis as JSON."),
+    strict: bool = typer.Option(False, "--strict", help="Exit 1 unless the verdict is healthy."),
+) -> None:
+    """Diagnose exploding/vanishing at init: per-layer variance, truncation, drift and beta."""
+    import torch
+
+    from depthlab.probes.doctor import diagnose, load_target
+
+    try:
+        model, example = load_target(target, init=init, seed=seed)
+    except ValueError as exc:
+        fail(str(exc))
+    if input_shape is not None:
+        p = next(iter(model.parameters()), None)
+        kw = {"dtype": p.dtype, "device": p.device} if p is not None else {}
+        example = torch.randn(
+            2, *_shape(input_shape), generator=torch.Generator().manual_seed(seed), **kw
+        )
+    try:
+        diag = diagnose(model, example)
+    except ValueError as exc:
+        fail(str(exc))
+    except RuntimeError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        fail(f"the forward pass on an example input failed ({first}); pass --input-shape")
+
+    if as_json:
+        rows = [
+            {
+                k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in r.items()
+            }
+            for r in diag.to_frame().to_dict(orient="records")
+        ]
+        out = {
+            "target": target,
+            "verdict": diag.verdict,
+            "beta": diag.beta,
+            "narrowest": diag.narrowest,
+            "narrowest_width": diag.narrowest_width,
+            "narrowest_share": diag.narrowest_share,
+            "mean_drift": diag.mean_drift,
+            "second_moment": math.exp(diag.log_second_moment),
+            "findings": list(diag.findings),
+            "layers": rows,
+        }
+        typer.echo(json.dumps(out, indent=2, default=str))
+    else:
+        _print(target, diag)
+    if strict and not diag.healthy:
+        raise typer.Exit(1)
+
+
+def _print(target: str, diag) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"depthlab doctor: {target}")
+    for col in (
+        "#",
+        "layer",
+        "fan_in",
+        "width",
+        "Var/(2/fan_in)",
+        "kurtosis",
+        "max|w|/std",
+        "weights",
+        "next",
+        "E[M] gain",
+        "cum E[M]",
+        "β share",
+        "verdict",
+    ):
+        table.add_column(col, overflow="fold")
+    for r in diag.layers:
+        c = _COLORS[r.verdict]
+        table.add_row(
+            str(r.index),
+            f"{r.name} ({r.kind})",
+            str(r.fan_in),
+            str(r.width),
+            f"{r.ratio:.3f}",
+            f"{r.kurtosis:.2f}",
+            f"{r.max_over_std:.2f}",
+            r.distribution,
+            r.followed_by,
+            f"{r.gain:.3f}",
+            f"{r.cum_gain:.3g}",
+            f"{r.beta_share:.0%}" if r.beta_share else "",
+            f"[{c}]{r.verdict}[/]",
+        )
+    console.print(table)
+    vc = _VERDICT_COLORS[diag.verdict]
+    console.print(f"[bold {vc}]{diag.verdict}[/]", highlight=False)
+    console.print(diag.summary().split("\n", 1)[1], highlight=False, markup=False)
