@@ -613,6 +613,21 @@ class _Evaluator:
 
         return one, many
 
+    def _batch(self, params, buffers, xb, yb, k: int):
+        if k == 1:  # one point: no vmap, the plain (fastest) call
+            fn, p = self._one, {n: v[0] for n, v in params.items()}
+        else:
+            fn, p = self._many, params
+        try:
+            return fn(p, buffers, xb, yb)
+        except Exception as exc:
+            if self.compiled is not True:
+                raise
+            # torch.compile compiles lazily, so a missing toolchain shows up here: fall back.
+            self.compiled = f"failed: {type(exc).__name__}"
+            self._one, self._many = self._batch_fns()
+            return self._batch(params, buffers, xb, yb, k)
+
     def _stacked(self, coeffs: torch.Tensor) -> dict[str, torch.Tensor]:
         """``(K, 2)`` coefficients -> parameters ``θ* + a δ + b η`` stacked to ``(K, *shape)``."""
         c = coeffs.to(self.device, self.dtype)
@@ -656,10 +671,7 @@ class _Evaluator:
         for i in range(0, self.n, self.batch):
             xb = self.x[i : i + self.batch].to(self.device, non_blocking=True)
             yb = self.y[i : i + self.batch].to(self.device, non_blocking=True)
-            if k == 1:
-                lb, cb = self._one({n: v[0] for n, v in params.items()}, buffers, xb, yb)
-            else:
-                lb, cb = self._many(params, buffers, xb, yb)
+            lb, cb = self._batch(params, buffers, xb, yb, k)
             loss += lb
             correct += cb
         acc = correct.double() / self.n if self.classification else torch.full_like(loss, math.nan)
