@@ -6,7 +6,7 @@ The public API is re-exports only; the work lives one topic per module.
 __version__ = "0.1.0"
 
 from depthlab import data, init, nets
-from depthlab import landscape  # loss landscapes (issue 6)
+from depthlab import landscape as landscape  # issue 6: loss landscapes
 from depthlab.config import ConfigError, ExperimentConfig
 from depthlab.context import RunContext, resolve_device
 from depthlab.core import Claim, Result, verdict_from
