@@ -50,8 +50,9 @@ def test_mlp_surface_matches_float64_reference(dtype):
     x, y = _data()
     dirs = (landscape.random_direction(model, seed=1), landscape.random_direction(model, seed=2))
     grid = landscape.Grid.plane(-1, 1, 5)
-    fast = landscape.surface(model, CE, (x, y), dirs, grid)
-    assert fast.options["points_per_call"] > 1  # the vmap path was used
+    opts = landscape.SurfaceOptions(points_per_call=8)  # vmap over 8 points per call
+    fast = landscape.surface(model, CE, (x, y), dirs, grid, options=opts)
+    assert fast.options["points_per_call"] == 8
     ref_loss, ref_acc = reference_surface(model, CE, x, y, dirs, grid, dtype=torch.float64)
     assert fast.loss.shape == (5, 5)
     assert _rel(fast.loss, ref_loss) < 1e-6

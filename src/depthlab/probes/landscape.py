@@ -328,14 +328,16 @@ class SurfaceOptions:
 
     Attributes
     ----------
-    batch_size : examples per forward call (large: the data is on the device).
+    batch_size : examples per forward call; ``None`` = 8192 on CUDA (large: the data is on the
+        device) and 1024 on the CPU (larger batches fall out of cache and measured slower).
     data_on_device : move the whole dataset to the model's device once (else batch by batch).
     autocast_bf16 : run the forward pass under bf16 autocast; logits are cast to fp32 before the
         loss, and sums are accumulated in float64.
     compile : wrap the per-batch evaluation in :func:`torch.compile` (falls back, and records
         why, if compilation fails).
-    points_per_call : grid points evaluated together under ``vmap``; ``None`` = automatic (many for
-        MLP-scale models made of Linear layers, 1 otherwise), bounded by ``memory_budget``.
+    points_per_call : grid points evaluated together under ``vmap``; ``None`` = automatic (up to 64
+        for MLP-scale models made of Linear layers on CUDA, 1 otherwise), bounded by
+        ``memory_budget``.
     memory_budget : bytes the chunk (stacked weights + activations) may use; ``None`` = half the
         free GPU memory on CUDA, 2 GiB on the CPU. On a CUDA out-of-memory error the chunk halves.
     recompute_bn : before evaluating each point, recompute BatchNorm running statistics with one
@@ -348,7 +350,7 @@ class SurfaceOptions:
         always written at the end and on interruption.
     """
 
-    batch_size: int = 8192
+    batch_size: int | None = None
     data_on_device: bool = True
     autocast_bf16: bool = False
     compile: bool = False
@@ -359,7 +361,7 @@ class SurfaceOptions:
     checkpoint_every_s: float = 2.0
 
     def __post_init__(self) -> None:
-        if self.batch_size < 1:
+        if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.points_per_call is not None and self.points_per_call < 1:
             raise ValueError(f"points_per_call must be >= 1 or None, got {self.points_per_call}")
@@ -565,7 +567,8 @@ class _Evaluator:
                 budget = free // 2
             else:
                 budget = 2 << 30
-        self.batch = min(opts.batch_size, self.n)
+        want_batch = opts.batch_size or (8192 if self.device.type == "cuda" else 1024)
+        self.batch = min(want_batch, self.n)
         # Shrink the batch if one point's activations alone overflow the budget.
         while self.batch > 1 and self.batch * act > budget:
             self.batch //= 2
@@ -573,7 +576,9 @@ class _Evaluator:
         if opts.points_per_call is not None:
             want = opts.points_per_call
         else:
-            want = 64 if _mlp_scale(model, n_params) else 1
+            # vmap pays off where kernel launches dominate (small models on a GPU); on the CPU
+            # one point per call measured as fast or faster (benchmarks/bench_landscape.py).
+            want = 64 if (self.device.type == "cuda" and _mlp_scale(model, n_params)) else 1
         if self.recompute_bn or not opts.eval_mode:
             want = 1
         fit = max(1, int(budget // max(1, 2 * param_bytes + self.batch * act)))
