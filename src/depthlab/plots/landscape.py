@@ -77,7 +77,7 @@ def plot_contours(
     lv = np.linspace(lo, hi, levels)
     ncols = ncols or min(len(panels), 3)
     nrows = -(-len(panels) // ncols)
-    fig, axes = new_figure(ncols=ncols, nrows=nrows, width=3.6, height=3.3, layout="constrained")
+    fig, axes = new_figure(ncols=ncols, nrows=nrows, width=3.4, height=3.1)
     cs = None
     for ax, (label, g) in zip(axes.flat, panels, strict=False):
         a, b, z = _mesh(g, value)
@@ -93,8 +93,14 @@ def plot_contours(
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     if cs is not None:
-        fig.colorbar(cs, ax=axes.ravel().tolist(), shrink=0.8, label=f"{value} (shared scale)")
+        fig.colorbar(cs, cax=_colorbar_axes(fig), label=f"{value} (shared scale)")
     return {name: save_figure_no_tight(fig, run_dir, name)}
+
+
+def _colorbar_axes(fig):
+    """Leave room on the right of a panel grid and return an axes for one shared colour bar."""
+    fig.subplots_adjust(left=0.07, right=0.86, bottom=0.1, top=0.92, wspace=0.35, hspace=0.45)
+    return fig.add_axes((0.89, 0.15, 0.015, 0.7))
 
 
 def save_figure_no_tight(fig, run_dir: str | Path, name: str, dpi: int = 110) -> str:
@@ -129,7 +135,8 @@ def plot_surface_3d(
     lo, hi = _shared_range(frame, value, vmax)
     ncols = ncols or min(len(panels), 3)
     nrows = -(-len(panels) // ncols)
-    fig = plt.figure(figsize=(3.8 * ncols, 3.4 * nrows), layout="constrained")
+    fig = plt.figure(figsize=(3.8 * ncols, 3.4 * nrows))
+    fig.subplots_adjust(left=0.02, right=0.95, bottom=0.05, top=0.92, wspace=0.1, hspace=0.15)
     for i, (label, g) in enumerate(panels):
         ax = fig.add_subplot(nrows, ncols, i + 1, projection="3d")
         a, b, z = _mesh(g, value)
@@ -201,7 +208,7 @@ def plot_ratio_maps(
     hi = max(float(frame["ratio"].max()), 1e-6)
     ncols = min(len(panels), 3)
     nrows = -(-len(panels) // ncols)
-    fig, axes = new_figure(ncols=ncols, nrows=nrows, width=3.6, height=3.3, layout="constrained")
+    fig, axes = new_figure(ncols=ncols, nrows=nrows, width=3.4, height=3.1)
     im = None
     for ax, (label, g) in zip(axes.flat, panels, strict=False):
         a, b, z = _mesh(g, "ratio")
@@ -211,5 +218,37 @@ def plot_ratio_maps(
     for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     if im is not None:
-        fig.colorbar(im, ax=axes.ravel().tolist(), shrink=0.8, label="|λmin/λmax|")
+        fig.colorbar(im, cax=_colorbar_axes(fig), label="|λmin/λmax|")
     return {name: save_figure_no_tight(fig, run_dir, name)}
+
+
+def plot_accuracy_vs_depth(
+    nets: pd.DataFrame, run_dir: str | Path, name: str = "landscape_accuracy"
+) -> dict[str, str]:
+    """Test accuracy and the non-convexity score against depth, with and without skips."""
+    fig, axes = new_figure(ncols=2)
+    for skip, g in nets.groupby("skip"):
+        g = g.sort_values("depth")
+        lab = "skip" if skip else "no skip"
+        axes[0, 0].plot(g["depth"], 100 * g["test_acc"], "o-", label=lab)
+        axes[0, 1].plot(g["depth"], g["nonconvexity"], "o-", label=lab)
+    axes[0, 0].set(xlabel="depth (weight layers)", ylabel="test accuracy (%)")
+    axes[0, 1].set(xlabel="depth (weight layers)", ylabel="non-convexity score", ylim=(-0.02, 1))
+    axes[0, 0].legend()
+    return {name: save_figure(fig, run_dir, name)}
+
+
+def plot_landscape_skip(
+    nets: pd.DataFrame, surfaces: pd.DataFrame, curvature: pd.DataFrame, run_dir: str | Path
+) -> dict[str, str]:
+    """All figures of ``landscape-skip``: one row with skips, one without, columns by depth."""
+    order = lambda f: f.sort_values(["skip", "depth"], ascending=[False, True], kind="stable")  # noqa: E731
+    ncols = nets["depth"].nunique()
+    s, c = order(surfaces), order(curvature)
+    figs: dict[str, str] = {}
+    figs |= plot_contours(s, run_dir, "landscape_skip_contours", ncols=ncols)
+    figs |= plot_surface_3d(s, run_dir, "landscape_skip_3d", ncols=ncols)
+    figs |= plot_surface_plotly(s, run_dir, "landscape_skip_3d_interactive")
+    figs |= plot_ratio_maps(c, run_dir, "landscape_skip_curvature")
+    figs |= plot_accuracy_vs_depth(nets, run_dir, "landscape_skip_accuracy")
+    return figs

@@ -813,3 +813,32 @@ def surface(
         seconds,
         computed,
     )
+
+
+def nonconvexity(s: Surface, rel_tol: float = 0.01) -> float:
+    """Fraction of interior grid points where a 2-D surface curves downward in some direction.
+
+    At each interior point the 2×2 Hessian of ``f(α, β)`` is estimated by central differences
+    (``f_αα``, ``f_ββ``, and the cross term from the four diagonal neighbours). The point counts
+    as non-convex when that Hessian's smaller eigenvalue is below ``-rel_tol × m``, where ``m``
+    is the median over interior points of the larger eigenvalue's magnitude (a scale in the
+    surface's own loss units, so plateaus with ~0 curvature do not count). 0 means convex-looking
+    everywhere on the grid; chaotic surfaces score high. Needs at least a 3×3 grid.
+    """
+    if s.grid.ndim != 2 or min(s.grid.shape) < 3:
+        raise ValueError(f"nonconvexity needs a 2-D grid of at least 3x3, got {s.grid.shape}")
+    f = s.loss.double()
+    a = torch.tensor(s.grid.alphas, dtype=torch.float64)
+    b = torch.tensor(s.grid.betas, dtype=torch.float64)
+    ha = (a[2:] - a[:-2]).view(-1, 1) / 2  # (nx-2, 1) central spacing
+    hb = (b[2:] - b[:-2]).view(1, -1) / 2
+    c = f[1:-1, 1:-1]
+    faa = (f[2:, 1:-1] - 2 * c + f[:-2, 1:-1]) / ha**2
+    fbb = (f[1:-1, 2:] - 2 * c + f[1:-1, :-2]) / hb**2
+    fab = (f[2:, 2:] - f[2:, :-2] - f[:-2, 2:] + f[:-2, :-2]) / (4 * ha * hb)
+    mean, diff = (faa + fbb) / 2, torch.sqrt(((faa - fbb) / 2) ** 2 + fab**2)
+    lo, hi = mean - diff, mean + diff
+    scale = float(hi.abs().median())
+    if not math.isfinite(scale) or scale == 0:
+        return 0.0
+    return float((lo < -rel_tol * scale).double().mean())
