@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from pydantic import Field, field_validator
 
 from depthlab import landscape
-from depthlab.config import ExperimentConfig
+from depthlab.config import ConfigError, ExperimentConfig
 from depthlab.context import RunContext
 from depthlab.core import Claim, Result, verdict_from
 from depthlab.experiments.base import register
@@ -66,7 +66,8 @@ class LandscapeSkipConfig(ExperimentConfig):
     )
     depths: list[int] | None = Field(
         None,
-        description="weight-layer depths; default mnist1d [4, 10, 20], cifar10 [20, 56, 110]",
+        description="weight-layer depths; default mnist1d [4, 10, 20] ([4, 8, 12] quick), "
+        "cifar10 [20, 56, 110]",
     )
     channels: int = Field(16, ge=1, description="base channels of the 1-D ResNets (mnist1d)")
     n_train: int | None = Field(None, ge=64, description="training examples (None: all)")
@@ -81,7 +82,6 @@ class LandscapeSkipConfig(ExperimentConfig):
     lanczos_iters: int = Field(10, ge=2)
 
     _quick_overrides = {
-        "depths": [4, 8, 12],
         "channels": 8,
         "n_train": 512,
         "n_eval": 256,
@@ -99,16 +99,23 @@ class LandscapeSkipConfig(ExperimentConfig):
         return v
 
 
-def resolved_depths(config: LandscapeSkipConfig) -> list[int]:
+def resolved_depths(config: LandscapeSkipConfig, quick: bool = False) -> list[int]:
+    """The configured depths, or the dataset's defaults; raises ValueError on a bad depth."""
     if config.depths is not None:
         depths = sorted(config.depths)
+    elif config.dataset == "cifar10":
+        depths = [20, 56, 110]
     else:
-        depths = [20, 56, 110] if config.dataset == "cifar10" else [4, 10, 20]
+        depths = [4, 8, 12] if quick else [4, 10, 20]
     for d in depths:
         if config.dataset == "cifar10" and (d - 2) % 6:
-            raise ValueError(f"cifar10 ResNet depth must be 6n+2 (20, 56, 110, ...), got {d}")
+            raise ConfigError(
+                f"config error: key 'depths': cifar10 ResNet depth must be 6n+2 (20, 56, 110, ...), got {d}"
+            )
         if config.dataset == "mnist1d" and d % 2:
-            raise ValueError(f"mnist1d ResNet depth must be even (2 * blocks + 2), got {d}")
+            raise ConfigError(
+                f"config error: key 'depths': mnist1d ResNet depth must be even (2 * blocks + 2), got {d}"
+            )
     return depths
 
 
@@ -117,7 +124,10 @@ def load_data(config: LandscapeSkipConfig, ctx: RunContext):
     if config.dataset == "cifar10":
         from depthlab.data import torchvision_dataset
 
-        data = torchvision_dataset("cifar10")
+        try:
+            data = torchvision_dataset("cifar10")
+        except RuntimeError as exc:  # no torchvision, or no network for the first download
+            raise ConfigError(f"config error: key 'dataset': {exc}") from None
     else:
         from depthlab.data import mnist1d
 
@@ -142,7 +152,7 @@ class LandscapeSkip:
     Config = LandscapeSkipConfig
 
     def run(self, config: LandscapeSkipConfig, ctx: RunContext) -> Result:
-        depths = resolved_depths(config)
+        depths = resolved_depths(config, ctx.quick)
         data = load_data(config, ctx)
         x_eval, y_eval = data.x_train[: config.n_eval], data.y_train[: config.n_eval]
         grid = landscape.Grid.plane(-config.grid_range, config.grid_range, config.grid_points)
