@@ -170,11 +170,19 @@ def gpu_case(quick: bool, compile_: bool) -> dict:
             landscape.SurfaceOptions(batch_size=4096, autocast_bf16=True),
         ),
     ]
+    variants.append(
+        (
+            "bf16 autocast + channels_last, batch 4096",
+            landscape.SurfaceOptions(batch_size=4096, autocast_bf16=True, channels_last=True),
+        )
+    )
     if compile_:
         variants.append(
             (
                 "bf16 autocast + torch.compile, batch 4096",
-                landscape.SurfaceOptions(batch_size=4096, autocast_bf16=True, compile=True),
+                landscape.SurfaceOptions(
+                    batch_size=4096, autocast_bf16=True, channels_last=True, compile=True
+                ),
             )
         )
     out = _case(

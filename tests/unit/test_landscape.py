@@ -287,3 +287,20 @@ def test_recompute_bn_matches_a_manual_train_mode_pass():
     assert abs(float(s.loss[1]) - want) < 1e-5
     plain = landscape.surface(model, CE, (x, y), d, landscape.Grid((0.5,)))
     assert abs(float(plain.loss[0]) - want) > 1e-4  # the option changes the answer
+
+
+def test_channels_last_gives_the_same_surface_on_a_2d_resnet():
+    from depthlab.nets import CifarResNet
+
+    torch.manual_seed(0)
+    net = CifarResNet(depth=8, width=4).eval()
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(24, 3, 32, 32, generator=g), torch.randint(0, 10, (24,), generator=g)
+    d = landscape.random_direction(net, seed=0)
+    grid = landscape.Grid((-0.5, 0.5))
+    plain = landscape.surface(net, CE, (x, y), d, grid)
+    nhwc = landscape.surface(
+        net, CE, (x, y), d, grid, options=landscape.SurfaceOptions(channels_last=True)
+    )
+    assert nhwc.options["channels_last"] is True
+    assert _rel(nhwc.loss, plain.loss) < 1e-5

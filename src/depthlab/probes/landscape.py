@@ -346,6 +346,8 @@ class SurfaceOptions:
         in the paper's eval-mode evaluation.
     eval_mode : evaluate the model's copy in eval mode (default True; False uses train mode, e.g.
         batch statistics in BN — then results depend on ``batch_size``).
+    channels_last : store 4-D inputs and conv weights in channels-last layout (NHWC), which
+        tensor-core convolutions on recent GPUs prefer; same numbers up to rounding.
     checkpoint_every_s : at most this often (seconds) the checkpoint file is rewritten; it is
         always written at the end and on interruption.
     """
@@ -358,6 +360,7 @@ class SurfaceOptions:
     memory_budget: int | None = None
     recompute_bn: bool = False
     eval_mode: bool = True
+    channels_last: bool = False
     checkpoint_every_s: float = 2.0
 
     def __post_init__(self) -> None:
@@ -553,6 +556,9 @@ class _Evaluator:
             self.x, self.y = fx.to(self.device), y.to(self.device)
         else:
             self.x, self.y = fx, y
+        self.channels_last = opts.channels_last and self.x.dim() == 4
+        if self.channels_last:
+            self.x = self.x.contiguous(memory_format=torch.channels_last)
         self.classification = y.dtype == torch.int64
         self.n = len(x)
         n_params = sum(t.numel() for t in self.base.values())
@@ -642,6 +648,9 @@ class _Evaluator:
             p = w.unsqueeze(0) + c[:, 0].view(shape) * self.dirs[0][k].unsqueeze(0)
             if len(self.dirs) > 1:
                 p = p + c[:, 1].view(shape) * self.dirs[1][k].unsqueeze(0)
+            if self.channels_last and w.dim() == 4 and len(c) == 1:
+                # (1, O, I, kh, kw): keep NHWC strides on the slice the forward will see
+                p = p[0].contiguous(memory_format=torch.channels_last).unsqueeze(0)
             out[k] = p
         return out
 
@@ -802,6 +811,7 @@ def surface(
         "compile": ev.compiled,
         "recompute_bn": ev.recompute_bn,
         "eval_mode": opts.eval_mode,
+        "channels_last": ev.channels_last,
         "resumed_points": int(n_pts - computed),
     }
     return Surface(
