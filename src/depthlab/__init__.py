@@ -5,7 +5,7 @@ The public API is re-exports only; the work lives one topic per module.
 
 __version__ = "0.1.0"
 
-from depthlab import data, init, nets, pl, regions, signal
+from depthlab import data, init, landscape, nets, pl, regions, signal
 from depthlab.config import ConfigError, ExperimentConfig
 from depthlab.context import RunContext, resolve_device
 from depthlab.core import Claim, Result, verdict_from
@@ -29,6 +29,7 @@ __all__ = [
     "fit",
     "get_experiment",
     "init",
+    "landscape",
     "load_result",
     "nets",
     "pl",

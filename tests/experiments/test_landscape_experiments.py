@@ -1,0 +1,67 @@
+"""The landscape experiments run end to end at tiny sizes and fail clearly without torchvision."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from depthlab.cli import app
+from depthlab.runs import run_experiment
+
+
+def test_landscape_skip_tiny_run_writes_tables_claims_and_figures(tmp_path):
+    tiny = {
+        "depths": [4, 6],
+        "channels": 4,
+        "n_train": 128,
+        "n_eval": 64,
+        "epochs": 1,
+        "grid_points": 3,
+        "curvature_points": 1,
+        "lanczos_iters": 3,
+    }
+    res = run_experiment("landscape-skip", tiny, out_dir=tmp_path / "skip")
+    assert set(res.tables) == {"nets", "surfaces", "curvature"}
+    assert len(res.tables["nets"]) == 4 and len(res.tables["surfaces"]) == 4 * 9
+    assert {c.id for c in res.claims} == {
+        "li-2018.noskip-deep-less-convex",
+        "li-2018.skip-alike-across-depth",
+        "li-2018.noskip-accuracy-drops",
+    }
+    assert all(c.tolerance and c.measured for c in res.claims)
+    for rel in res.figures.values():
+        assert (tmp_path / "skip" / rel).exists()
+    assert (tmp_path / "skip" / "surfaces" / "d6-noskip.pt").exists()
+
+
+def test_interpolation_tiny_run(tmp_path):
+    tiny = {"channels": 4, "n_train": 128, "epochs": 1, "points": 5, "sharpness_dirs": 1}
+    res = run_experiment("landscape-1d-interpolation", tiny, out_dir=tmp_path / "interp")
+    paths = res.tables["paths"]
+    assert set(paths["path"]) == {"init → SB", "SB → LB"} and set(paths["split"]) == {
+        "train",
+        "test",
+    }
+    assert len(res.claims) == 3 and len(res.figures) == 2
+
+
+def test_cifar10_without_torchvision_is_a_one_line_config_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # import fails even if installed
+    out = CliRunner().invoke(
+        app, ["run", "landscape-skip", "--set", "dataset=cifar10", "--out", str(tmp_path / "c")]
+    )
+    assert out.exit_code == 2
+    assert "key 'dataset'" in out.output and "torchvision" in out.output
+
+
+def test_bad_depth_for_the_dataset_is_a_config_error(tmp_path):
+    from depthlab.config import ConfigError
+
+    with pytest.raises(ConfigError, match="6n\\+2"):
+        run_experiment(
+            "landscape-skip", {"dataset": "cifar10", "depths": [20, 30]}, out_dir=tmp_path / "d"
+        )
+    with pytest.raises(ConfigError, match="depths"):
+        run_experiment("landscape-skip", {"depths": [2]}, out_dir=tmp_path / "e")
