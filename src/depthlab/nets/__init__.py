@@ -46,3 +46,12 @@ __all__ = [
     "sawtooth",
     "sawtooth_fn",
 ]
+
+from depthlab.nets.multiplication import (  # noqa: E402
+    ProductTree,
+    multiplication_gate,
+    product_tree,
+    squaring_gate,
+)
+
+__all__ += ["ProductTree", "multiplication_gate", "product_tree", "squaring_gate"]
