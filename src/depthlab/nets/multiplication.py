@@ -35,9 +35,10 @@ SMOOTH_ACTIVATIONS: tuple[str, ...] = ("softplus", "silu", "gelu", "tanh", "erf"
 def second_derivative(activation: str, a: float = 0.0) -> float:
     """``σ''(a)`` of a named activation, by autograd in float64."""
     fn = activation_fn(activation)
-    x = torch.tensor(float(a), dtype=torch.float64, requires_grad=True)
-    (g,) = torch.autograd.grad(fn(x), x, create_graph=True)
-    (h,) = torch.autograd.grad(g, x)
+    with torch.enable_grad():  # works under a caller's no_grad too
+        x = torch.tensor(float(a), dtype=torch.float64, requires_grad=True)
+        (g,) = torch.autograd.grad(fn(x), x, create_graph=True)
+        (h,) = torch.autograd.grad(g, x)
     return float(h)
 
 
