@@ -1,8 +1,8 @@
 """Train K same-architecture models at once: stacked parameters, ``vmap`` and ``grad``.
 
 :func:`fit_batched` is the batched twin of :func:`depthlab.train.fit`. The K models' parameters
-are stacked (leading dim K, :func:`depthlab.batched.stack_models`); one step evaluates
-``vmap(grad_and_value(loss_k))`` over all K models, and Adam / SGD run directly on the stacked
+are stacked (leading dim K, :func:`depthlab.batched.stack_models`); one step evaluates all K
+losses with one ``vmap``-ed forward and their gradients with one backward pass, and Adam / SGD run directly on the stacked
 tensors with one optimizer state per model. Each model keeps its own mini-batch order (its own
 ``torch.Generator``), its own step count, and its own early stopping: a model that stops is
 masked out (its parameters and optimizer state are frozen) while the others go on.
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import pandas as pd
 import torch
 from torch import nn
-from torch.func import functional_call, grad_and_value, vmap
+from torch.func import functional_call, vmap
 
 from depthlab.batched import stack_models
 from depthlab.data.base import Dataset
@@ -136,11 +136,26 @@ class _StackedOptimizer:
         grads: dict[str, torch.Tensor],
         lr: float,
         active: torch.Tensor,
+        all_active: bool,
     ) -> None:
+        """One update of every active model. ``all_active`` takes the in-place fast path."""
         cfg = self.cfg
         self.t += active.to(self.t.dtype)
         if self.kind == "adam":
             b1, b2, eps = 0.9, 0.999, 1e-8
+            if all_active:
+                t = float(self.t[0])  # every model has taken the same number of steps
+                bc1, bc2_sqrt = 1 - b1**t, math.sqrt(1 - b2**t)
+                for n, p in params.items():
+                    g = grads[n]
+                    if cfg.weight_decay:
+                        g = g.add(p, alpha=cfg.weight_decay)
+                    m, v = self.m[n], self.v[n]
+                    m.lerp_(g, 1 - b1)
+                    v.mul_(b2).addcmul_(g, g, value=1 - b2)
+                    denom = (v.sqrt() / bc2_sqrt).add_(eps)
+                    p.addcdiv_(m, denom, value=-lr / bc1)
+                return
             t = self.t.clamp(min=1)
             bc1 = 1 - b1**t  # (K,)
             bc2_sqrt = (1 - b2**t).sqrt()
@@ -149,7 +164,7 @@ class _StackedOptimizer:
                 if cfg.weight_decay:
                     g = g + cfg.weight_decay * p
                 a = _bcast(active, p)
-                m_new = self.m[n] * b1 + (1 - b1) * g
+                m_new = self.m[n].lerp(g, 1 - b1)
                 v_new = self.v[n] * b2 + (1 - b2) * g * g
                 self.m[n] = torch.where(a, m_new, self.m[n])
                 self.v[n] = torch.where(a, v_new, self.v[n])
@@ -168,7 +183,10 @@ class _StackedOptimizer:
                     buf = torch.where(first, g, self.m[n] * mom + g)
                     self.m[n] = torch.where(a, buf, self.m[n])
                     g = self.m[n]
-                p.copy_(torch.where(a, p - lr * g, p))
+                if all_active:
+                    p.add_(g, alpha=-lr)
+                else:
+                    p.copy_(torch.where(a, p - lr * g, p))
         self.started |= active
 
 
@@ -234,8 +252,9 @@ def fit_batched(
 
     Notes
     -----
-    One step computes, for every model k in parallel,
-    ``(g_k, L_k) = grad_and_value(L)(theta_k, x[idx_k], y[idx_k])`` under ``vmap``. A model that
+    One step computes the K losses ``L_k(theta_k; x[idx_k], y[idx_k])`` in one ``vmap``-ed
+    forward and their gradients with one ``torch.autograd.grad`` of ``sum_k L_k`` (the models
+    share no parameters, so this is each model's own gradient). A model that
     meets its stopping rule at an evaluation is masked: its parameters and optimizer state
     stop changing; the loop ends when every model has stopped.
     """
@@ -265,7 +284,18 @@ def fit_batched(
     def loss_one(p, xb, yb):
         return train_loss(functional_call(base, p, (xb,)), yb)
 
-    step_fn = vmap(grad_and_value(loss_one), in_dims=(0, 0, 0))
+    losses_fn = vmap(loss_one, in_dims=(0, 0, 0))
+    names = list(params)
+
+    def step_fn(p, xb, yb):
+        # Per-model losses (K,) from one vmapped forward; the models are independent, so the
+        # gradient of their sum w.r.t. the stacked parameters is every model's own gradient.
+        # (Same numbers as vmap(grad(loss_one)), and faster on the CPU.)
+        leaves = {n: p[n].detach().requires_grad_(True) for n in names}
+        with torch.enable_grad():
+            losses = losses_fn(leaves, xb, yb)
+            grads = torch.autograd.grad(losses.sum(), [leaves[n] for n in names])
+        return dict(zip(names, grads, strict=True)), losses.detach()
 
     n = len(x_tr)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
@@ -297,7 +327,13 @@ def fit_batched(
                         f"training loss became non-finite for models {bad_k} at epoch {epoch}, "
                         f"step {step}"
                     )
-                opt.step(params, grads, _lr_at(cfg, step, total_steps, steps_per_epoch), active)
+                opt.step(
+                    params,
+                    grads,
+                    _lr_at(cfg, step, total_steps, steps_per_epoch),
+                    active,
+                    all(active_list),
+                )
                 step += 1
                 running += losses.detach().to(torch.float64) * idx.shape[1]
                 seen += idx.shape[1]

@@ -1,0 +1,75 @@
+"""Figures for what depth buys: multiplication, mimic learning, compositional targets.
+
+Every function takes saved tables (DataFrames) and a run directory, and returns
+``{name: relative path}``. Nothing here trains or recomputes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from depthlab.plots.common import new_figure, save_figure
+
+
+def plot_multiplication(
+    gates: pd.DataFrame,
+    minima: pd.DataFrame,
+    heat: pd.DataFrame,
+    target: float,
+    run_dir: str | Path,
+) -> dict[str, str]:
+    """Gate error vs λ; minimal neurons vs n beside the bounds; heat map of error vs depth/neurons."""
+    out: dict[str, str] = {}
+    fig, axes = new_figure(2, 1)
+    for ax, gate in zip(axes[0], ("multiply", "square"), strict=True):
+        sub = gates[gates.gate == gate]
+        for act, grp in sub.groupby("activation"):
+            ax.loglog(grp["lam"], grp["max_abs_err"], "o-", label=act)
+        lam = np.array(sorted(sub["lam"].unique()))
+        if len(lam):
+            ref = sub["max_abs_err"].max() * (lam / lam.max()) ** 2
+            ax.loglog(lam, ref, "k--", lw=1, label="slope 2")
+        ax.set_xlabel("scale λ")
+        ax.set_ylabel("max |error| on U[0,2]")
+        ax.set_title(
+            f"{'4-neuron multiplication' if gate == 'multiply' else '3-neuron squaring'} gate"
+        )
+        ax.legend(fontsize=8)
+    out["multiplication_gates"] = save_figure(fig, run_dir, "multiplication_gates")
+
+    fig, axes = new_figure(1, 1, width=6)
+    ax = axes[0, 0]
+    for k, grp in minima.groupby("k"):
+        grp = grp.sort_values("n")
+        ax.semilogy(grp["n"], grp["min_neurons"], "o-", label=f"trained, k={k}")
+    ns = np.array(sorted(minima["n"].unique()))
+    if len(ns):
+        ax.semilogy(ns, 2.0**ns, "k--", lw=1, label="2^n (exact, 1 layer)")
+        ax.semilogy(ns, 4.0 * (ns - 1), "k:", lw=1, label="4(n−1) (tree)")
+    ax.set_xlabel("inputs n")
+    ax.set_ylabel(f"fewest neurons reaching rel. MSE {target:g}")
+    ax.set_title("Product of n inputs from U[0, 2]")
+    ax.legend(fontsize=8)
+    out["multiplication_minimal_neurons"] = save_figure(
+        fig, run_dir, "multiplication_minimal_neurons"
+    )
+
+    if not heat.empty:
+        grid = heat.pivot(index="k", columns="neurons", values="best_rel_mse")
+        fig, axes = new_figure(1, 1, width=6, height=3.6)
+        ax = axes[0, 0]
+        ax.grid(False)
+        im = ax.imshow(
+            np.log10(grid.to_numpy(dtype=float)), aspect="auto", origin="lower", cmap="viridis"
+        )
+        ax.set_xticks(range(grid.shape[1]), [str(c) for c in grid.columns])
+        ax.set_yticks(range(grid.shape[0]), [str(i) for i in grid.index])
+        ax.set_xlabel("total hidden neurons")
+        ax.set_ylabel("hidden layers k")
+        ax.set_title(f"log10 rel. test MSE, product of n={int(heat['n'].iloc[0])} inputs")
+        fig.colorbar(im, ax=ax)
+        out["multiplication_heatmap"] = save_figure(fig, run_dir, "multiplication_heatmap")
+    return out
