@@ -374,7 +374,7 @@ class Multiplication:
             "holds if log2(shallow minimal neurons) rises by ≥ 0.5 per extra input (a factor ≥ √2) "
             "and the best deep depth's slope is at most half the shallow one; a search that fails "
             f"within {config.max_neurons} neurons counts as {2 * config.max_neurons} (censored); "
-            "inconclusive with fewer than 3 values of n"
+            "inconclusive with fewer than 3 shallow minima found"
         )
 
         def censored(frame):
@@ -389,6 +389,21 @@ class Multiplication:
                 measured=f"only {len(shallow)} values of n searched",
                 tolerance=tol,
                 verdict="inconclusive",
+            )
+        if int(shallow.found.sum()) < 3:
+            return Claim(
+                id="rolnick-tegmark-2018.learned.shallow-exponential",
+                statement="The fewest neurons a trained one-hidden-layer net needs to multiply n inputs grows exponentially in n; with depth it grows far slower.",
+                source=src,
+                predicted="shallow: exponential in n; deep: much slower",
+                measured=(
+                    f"shallow searches reached rel. MSE {config.target_rel_mse} within "
+                    f"{config.max_neurons} neurons for only {int(shallow.found.sum())} of "
+                    f"{len(shallow)} values of n"
+                ),
+                tolerance=tol,
+                verdict="inconclusive",
+                note="Too few uncensored minima to fit a growth rate: raise max_neurons or steps.",
             )
         s_slope = float(np.polyfit(shallow.n, np.log2(censored(shallow)), 1)[0])
         d_best = deep.assign(m=censored(deep)).groupby("n")["m"].min().sort_index()

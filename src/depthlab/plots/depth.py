@@ -73,3 +73,25 @@ def plot_multiplication(
         fig.colorbar(im, ax=ax)
         out["multiplication_heatmap"] = save_figure(fig, run_dir, "multiplication_heatmap")
     return out
+
+
+def plot_mimic(table: pd.DataFrame, run_dir: str | Path) -> dict[str, str]:
+    """Test accuracy (mean ± std over seeds) of every row, against its parameter count."""
+    fig, axes = new_figure(1, 1, width=7.5, height=4.2)
+    ax = axes[0, 0]
+    labels = [f"{m}\n({t})" for m, t in zip(table["model"], table["trained_on"], strict=True)]
+    y = np.arange(len(table))
+    colors = [
+        "#455a64" if "teacher" in m else ("#1565c0" if "MIMIC" in m else "#9e9e9e")
+        for m in table["model"]
+    ]
+    ax.barh(y, 100 * table["test_acc_mean"], xerr=100 * table["test_acc_std"], color=colors)
+    for yi, (acc, p) in enumerate(zip(table["test_acc_mean"], table["params"], strict=True)):
+        ax.text(100 * acc + 0.5, yi, f"{100 * acc:.1f}%  ({p:,} params)", va="center", fontsize=7)
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("test accuracy (%)")
+    lo = max(0.0, 100 * float(table["test_acc_mean"].min()) - 10)
+    ax.set_xlim(lo, 100)
+    ax.set_title("Mimic learning: shallow students, deep teachers")
+    return {"mimic_accuracy": save_figure(fig, run_dir, "mimic_accuracy")}
