@@ -397,3 +397,28 @@ def fit_batched(
     return BatchedTrainResult(
         pd.DataFrame(rows), finals, reached, steps, time.perf_counter() - t0, params
     )
+
+
+@torch.no_grad()
+def embed_padded(narrow: nn.Module, wide: nn.Module) -> nn.Module:
+    """Copy ``narrow``'s parameters into the leading corner of ``wide``'s and zero the rest.
+
+    ``wide`` must have the same parameter names with every dimension at least as large. For a
+    net whose activation has ``σ(0) = 0`` (tanh, erf, identity) and no weight decay, the extra
+    units output 0, receive exactly zero gradient, and stay at zero under Adam and SGD, so
+    ``wide`` computes and trains exactly as ``narrow``. This lets nets of *different widths*
+    train together in one :func:`fit_batched` call. Returns ``wide``.
+    """
+    nn_params = dict(narrow.named_parameters())
+    for name, pw in wide.named_parameters():
+        if name not in nn_params:
+            raise ValueError(f"parameter {name!r} of the wide net is missing from the narrow net")
+        pn = nn_params[name]
+        if pn.dim() != pw.dim() or any(a > b for a, b in zip(pn.shape, pw.shape, strict=True)):
+            raise ValueError(
+                f"parameter {name!r}: narrow shape {tuple(pn.shape)} does not fit in "
+                f"{tuple(pw.shape)}"
+            )
+        pw.zero_()
+        pw[tuple(slice(0, d) for d in pn.shape)] = pn
+    return wide

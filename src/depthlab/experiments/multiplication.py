@@ -65,10 +65,10 @@ class MultiplicationConfig(ExperimentConfig):
     target_rel_mse: float = Field(
         0.01, gt=0, lt=1, description="test MSE / Var(y) a net must reach"
     )
-    max_neurons: int = Field(64, ge=2, description="largest total neuron count tried")
-    steps: int = Field(400, ge=1, description="full-batch Adam steps per net")
+    max_neurons: int = Field(48, ge=2, description="largest total neuron count tried")
+    steps: int = Field(300, ge=1, description="full-batch Adam steps per net")
     lr: float = Field(3e-2, gt=0)
-    n_train: int = Field(1024, ge=16)
+    n_train: int = Field(512, ge=16)
     n_test: int = Field(1024, ge=16)
     heat_n: int = Field(4, ge=2, description="n for the error heat map")
     heat_neurons: list[int] = Field(

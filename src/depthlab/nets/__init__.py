@@ -55,3 +55,7 @@ from depthlab.nets.multiplication import (  # noqa: E402
 )
 
 __all__ += ["ProductTree", "multiplication_gate", "product_tree", "squaring_gate"]
+
+from depthlab.nets.tree import TreeNet, tree_net  # noqa: E402
+
+__all__ += ["TreeNet", "tree_net"]

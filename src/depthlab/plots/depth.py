@@ -95,3 +95,29 @@ def plot_mimic(table: pd.DataFrame, run_dir: str | Path) -> dict[str, str]:
     ax.set_xlim(lo, 100)
     ax.set_title("Mimic learning: shallow students, deep teachers")
     return {"mimic_accuracy": save_figure(fig, run_dir, "mimic_accuracy")}
+
+
+def plot_compositional(summary: pd.DataFrame, run_dir: str | Path) -> dict[str, str]:
+    """Relative test MSE against parameters, one panel per (target, n), one line per model."""
+    targets = list(dict.fromkeys(summary["target"]))
+    ns = sorted(summary["n"].unique())
+    fig, axes = new_figure(len(ns), len(targets), width=3.8, height=3.2)
+    styles = {"shallow": ("#9e9e9e", "o"), "deep": ("#1565c0", "s"), "tree": ("#2e7d32", "^")}
+    for i, target in enumerate(targets):
+        for j, n in enumerate(ns):
+            ax = axes[i, j]
+            sub = summary[(summary.target == target) & (summary.n == n)]
+            for arch, grp in sub.groupby("arch"):
+                color, marker = styles.get(arch, ("k", "o"))
+                grp = grp.sort_values("params")
+                ax.loglog(
+                    grp["params"], grp["rel_mse_median"], marker=marker, color=color, label=arch
+                )
+            ax.set_title(f"{target}, n={n}", fontsize=9)
+            ax.set_xlabel("parameters")
+            if j == 0:
+                ax.set_ylabel("rel. test MSE (median of seeds)")
+            ax.legend(fontsize=7)
+    return {
+        "compositional_error_vs_params": save_figure(fig, run_dir, "compositional_error_vs_params")
+    }
