@@ -48,7 +48,7 @@ from depthlab.data.base import Dataset
 from depthlab.experiments.base import register
 from depthlab.init import initialize
 from depthlab.mimic import Teacher, mimic
-from depthlab.nets import cnn1d, count_params, mlp
+from depthlab.nets import CNN1D, count_params, mlp
 from depthlab.train import TrainConfig
 from depthlab.train_batched import fit_batched
 
@@ -320,7 +320,7 @@ class MimicLearning:
             m: nn.Module = _ConvTeacher(config.teacher_channels)
         else:  # 1-D inputs: MNIST-1D (40 steps) or sklearn digits (64 pixels as a sequence)
             length = 64 if config.dataset == "digits" else 40
-            m = cnn1d(channels=config.teacher_channels, length=length)
+            m = CNN1D(channels=config.teacher_channels, length=length)
         initialize(m, "he_normal", ctx.generator(10 + seed))
         return m.to(ctx.device, ctx.dtype)
 
