@@ -34,3 +34,8 @@ __all__ = [
     "run_experiment",
     "verdict_from",
 ]
+
+from depthlab import mimic
+from depthlab.train_batched import fit_batched
+
+__all__ += ["fit_batched", "mimic"]
