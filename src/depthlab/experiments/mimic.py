@@ -59,10 +59,12 @@ class MimicConfig(ExperimentConfig):
     n_test: int | None = Field(None, ge=100, description="use the first n test examples")
     teachers: int = Field(4, ge=2, description="CNN teachers trained (the ensemble's size)")
     teacher_channels: int = Field(32, ge=1)
-    teacher_epochs: int = Field(30, ge=1)
+    teacher_epochs: int = Field(25, ge=1)
+    teacher_lr: float = Field(3e-3, gt=0)
+    teacher_batch_size: int = Field(256, ge=1)
     shallow_width: int = Field(256, ge=1, description="hidden units of the shallow MLP")
     deep_layers: int = Field(3, ge=2, description="hidden layers of the deep MLP")
-    student_epochs: int = Field(40, ge=1)
+    student_epochs: int = Field(30, ge=1)
     seeds: int = Field(3, ge=2, description="seeds per student row")
     lr: float = Field(1e-3, gt=0)
     batch_size: int = Field(128, ge=1)
@@ -77,6 +79,7 @@ class MimicConfig(ExperimentConfig):
         "teachers": 2,
         "teacher_channels": 16,
         "teacher_epochs": 6,
+        "teacher_batch_size": 128,
         "shallow_width": 64,
         "student_epochs": 6,
         "seeds": 2,
@@ -153,9 +156,9 @@ class MimicLearning:
 
         # ---- teachers: K CNNs trained together --------------------------------------------
         t_cfg = TrainConfig(
-            lr=3e-3,
+            lr=config.teacher_lr,
             epochs=config.teacher_epochs,
-            batch_size=config.batch_size,
+            batch_size=config.teacher_batch_size,
             schedule="cosine",
             eval_every=config.teacher_epochs,
         )
