@@ -41,3 +41,8 @@ __all__ = [
     "signal",
     "verdict_from",
 ]
+
+from depthlab import mimic
+from depthlab.train_batched import fit_batched
+
+__all__ += ["fit_batched", "mimic"]

@@ -46,3 +46,16 @@ __all__ = [
     "sawtooth",
     "sawtooth_fn",
 ]
+
+from depthlab.nets.multiplication import (  # noqa: E402
+    ProductTree,
+    multiplication_gate,
+    product_tree,
+    squaring_gate,
+)
+
+__all__ += ["ProductTree", "multiplication_gate", "product_tree", "squaring_gate"]
+
+from depthlab.nets.tree import TreeNet, tree_net  # noqa: E402
+
+__all__ += ["TreeNet", "tree_net"]
