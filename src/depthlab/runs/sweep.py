@@ -223,7 +223,7 @@ def load_spec(path: str | os.PathLike) -> SweepSpec:
 
 
 def _canonical(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False, default=str)
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
 
 
 def cell_key(experiment: str, config: dict[str, Any], seed: int, quick: bool) -> str:
