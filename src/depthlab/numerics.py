@@ -48,9 +48,10 @@ class NonFiniteLayer:
 
     def __str__(self) -> str:
         what = "NaN" if self.n_nan else "Inf"
-        return (
-            f"{what} first appears in the output of layer {self.index} {self.name!r} ({self.kind})"
-        )
+        layer = f"layer {self.index} {self.name!r} ({self.kind})"
+        if self.input_finite:
+            return f"{what} first appears in the output of {layer}"
+        return f"{what} is already in the input of {layer} (made outside any leaf layer)"
 
 
 def _counts(t: torch.Tensor) -> tuple[int, int]:
