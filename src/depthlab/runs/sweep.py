@@ -50,7 +50,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from depthlab.config import ConfigError, format_validation_error
+from depthlab.config import ConfigError
 from depthlab.runs.atomic import atomic_write_json, atomic_write_parquet
 from depthlab.runs.executors import Event, Executor, Resources, make_executor
 from depthlab.runs.store import read_status
@@ -191,7 +191,11 @@ def parse_spec(data: Any) -> SweepSpec:
             raise SpecError(
                 f"spec error: unknown key {key!r}; allowed keys: {allowed}"
             ) from None
-        raise SpecError("spec " + format_validation_error(err, SweepSpec)) from None
+        key = ".".join(str(p) for p in e["loc"]) or "<spec>"
+        msg = e["msg"].removeprefix("Value error, ")
+        got = e.get("input")
+        shown = f" (got {got!r})" if not isinstance(got, (dict, list)) or not got else ""
+        raise SpecError(f"spec error: key {key!r}: {msg}{shown}") from None
     for part in ("grid", "cases", "fixed"):
         _find_nan(getattr(spec, part), "set" if part == "fixed" else part)
     sources: dict[str, str] = {}
