@@ -6,16 +6,23 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
 from fake_runs import make_all
-from toyenv import load_toy
+from toyenv import toy_registered
 
 from depthlab.cli import app
 from depthlab.runs.sweep import parse_spec, run_sweep
 
-load_toy()
+
+@pytest.fixture(autouse=True, scope="module")
+def _toy_experiment():
+    with toy_registered():
+        yield
+
+
 runner = CliRunner()
 
 

@@ -9,14 +9,20 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
-from toyenv import load_toy, subprocess_env
+from toyenv import subprocess_env, toy_registered
 
 from depthlab.runs.store import read_status
 from depthlab.runs.sweep import cell_dir, load_spec, plan, read_table, run_sweep
 
-load_toy()
+
+@pytest.fixture(autouse=True, scope="module")
+def _toy_experiment():
+    with toy_registered():
+        yield
+
 
 SPEC = """\
 experiment: toy

@@ -4,17 +4,31 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 HELPERS = Path(__file__).resolve().parent
 SRC = HELPERS.parents[1] / "src"
 
 
-def load_toy() -> None:
-    """Register the toy experiment in this process."""
+@contextmanager
+def toy_registered() -> Iterator[None]:
+    """Register the toy experiment in this process, and unregister it afterwards.
+
+    So other tests in the same worker never see a test-only experiment in ``registry()``.
+    """
     if str(HELPERS) not in sys.path:
         sys.path.insert(0, str(HELPERS))
-    import toy_experiment  # noqa: F401
+    import toy_experiment
+
+    from depthlab.experiments.base import _REGISTRY, register
+
+    register(toy_experiment.ToyExperiment)
+    try:
+        yield
+    finally:
+        _REGISTRY.pop("toy", None)
 
 
 def subprocess_env() -> dict[str, str]:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
-from toyenv import load_toy
+from toyenv import toy_registered
 
 from depthlab.runs.executors import LocalExecutor, SerialExecutor
 from depthlab.runs.store import read_status
@@ -25,7 +25,11 @@ from depthlab.runs.sweep import (
     run_sweep,
 )
 
-load_toy()
+
+@pytest.fixture(autouse=True, scope="module")
+def _toy_experiment():
+    with toy_registered():
+        yield
 
 
 def spec(**kw):

@@ -11,13 +11,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
-from toyenv import load_toy
+from toyenv import toy_registered
 
 from depthlab.config import ConfigError
 from depthlab.runs import run_experiment
 from depthlab.runs.sweep import SpecError, parse_spec, plan, run_sweep
 
-load_toy()
+
+@pytest.fixture(autouse=True, scope="module")
+def _toy_experiment():
+    with toy_registered():
+        yield
+
 
 GOOD = {"experiment": "toy", "grid": {"width": [1, 2]}, "seeds": [0]}
 SPEC_KEYS = {"experiment", "grid", "cases", "set", "seeds", "quick", "device", "resources", "out"}

@@ -15,12 +15,16 @@ ray = pytest.importorskip("ray", reason="the Ray backend is the optional extra d
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
 from test_shard import surface_rows  # noqa: E402
-from toyenv import load_toy, subprocess_env  # noqa: E402
+from toyenv import subprocess_env, toy_registered  # noqa: E402
 
 from depthlab.runs.shard import run_sharded  # noqa: E402
 from depthlab.runs.sweep import parse_spec, read_table, run_sweep  # noqa: E402
 
-load_toy()
+
+@pytest.fixture(autouse=True, scope="module")
+def _toy_experiment():
+    with toy_registered():
+        yield
 
 
 @pytest.fixture(scope="module")
