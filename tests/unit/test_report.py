@@ -92,3 +92,21 @@ def test_result_repr_html_in_notebooks(tmp_path):
     assert "1 holds" in html and "1 fails" in html
     assert "data:image/png;base64," in html
     assert "sharpness = 1.25" in html
+
+
+def test_report_file_is_readable_by_others(tmp_path):
+    import os
+    import stat
+
+    make_done(tmp_path)
+    mode = stat.S_IMODE(build_report(tmp_path).stat().st_mode)
+    assert mode == 0o666 & ~_umask()
+    assert os.access(tmp_path / "index.html", os.R_OK)
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
