@@ -37,7 +37,17 @@ def local_ray():
         DEPTHLAB_PLUGINS="toy_experiment",
         OMP_NUM_THREADS="1",
     )
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    for attempt in (
+        1,
+        2,
+    ):  # Ray gives its raylet a fixed 30 s to start; a loaded CI box can miss it
+        try:
+            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+            break
+        except Exception as exc:
+            ray.shutdown()
+            if attempt == 2 or "timed out during startup" not in str(exc):
+                raise
     yield
     ray.shutdown()
     for k, v in saved.items():
