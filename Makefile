@@ -23,11 +23,11 @@ test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks examples
-	$(VENV)/bin/ruff format --check src tests benchmarks examples
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/ruff format --check
 
 format: $(STAMP)
-	$(VENV)/bin/ruff format src tests benchmarks examples
+	$(VENV)/bin/ruff format
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

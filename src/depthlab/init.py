@@ -12,7 +12,7 @@ Schemes and the weight variance they give (Hanin & Rolnick 2018; THEORY.md §2):
 ``lecun_normal``         ``N(0, 1/fan_in)``
 ``xavier_normal``        ``N(0, 2/(fan_in + fan_out))``
 ``orthogonal``           orthogonal rows/columns times ``gain`` (default sqrt 2):
-                         variance ``gain^2 / max(fan_in, fan_out)``
+                         variance ``gain^2 / max(fan_in, out_channels)``
 ``trunc_normal_naive``   the He std ``s`` cut at ±2s, not rescaled (TensorFlow's
                          ``truncated_normal``): variance ``0.7737 * 2/fan_in``
 ``trunc_normal_corrected`` cut at ±2 std with the std divided by 0.87962566:
@@ -74,9 +74,19 @@ def _truncated_standard_normal(
 
 
 def scheme_variance(
-    scheme: str, fan_in: int, fan_out: int, sigma_w2: float = 2.0, gain: float = math.sqrt(2)
+    scheme: str,
+    fan_in: int,
+    fan_out: int,
+    sigma_w2: float = 2.0,
+    gain: float = math.sqrt(2),
+    rows: int | None = None,
 ) -> float:
-    """The weight variance a scheme gives (for ``torch_trunc_normal``: computed numerically)."""
+    """The weight variance a scheme gives (for ``torch_trunc_normal``: computed numerically).
+
+    ``rows`` is the number of output channels, needed only for ``orthogonal`` on conv weights:
+    torch flattens a conv weight to ``(out_channels, fan_in)`` before orthogonalising, so the
+    variance is ``gain^2 / max(out_channels, fan_in)``. It defaults to ``fan_out`` (right for Linear).
+    """
     if scheme in ("he_normal", "he_uniform", "trunc_normal_corrected"):
         return 2.0 / fan_in
     if scheme == "lecun_normal":
@@ -84,7 +94,7 @@ def scheme_variance(
     if scheme == "xavier_normal":
         return 2.0 / (fan_in + fan_out)
     if scheme == "orthogonal":
-        return gain**2 / max(fan_in, fan_out)
+        return gain**2 / max(fan_in, rows if rows is not None else fan_out)
     if scheme == "trunc_normal_naive":
         return TRUNC2_VARIANCE * 2.0 / fan_in
     if scheme == "torch_trunc_normal":

@@ -44,7 +44,7 @@ def plot_universal_approximation(
     )
     ax.semilogy(needed["k"], needed["deep_params"], "s-", label="deep construction: params (exact)")
     ks = needed["k"].to_numpy(float)
-    ax.semilogy(ks, 3 * 2.0**ks + 1, "k--", lw=1, label="3·2^k + 1 (shallow lower bound)")
+    ax.semilogy(ks, 3 * (2.0**ks - 1) + 1, "k--", lw=1, label="shallow exact fit: width ≥ 2^k − 1")
     ax.set_xlabel("sawtooth folds k")
     ax.set_ylabel("parameters")
     ax.set_title("equal error: shallow vs deep size")
