@@ -85,6 +85,7 @@ class Result:
     figures: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
+    run_dir: str | None = field(default=None, repr=False, compare=False)  # where it was saved
 
     def __repr__(self) -> str:
         counts = {v: sum(c.verdict == v for c in self.claims) for v in VERDICTS}
@@ -92,6 +93,12 @@ class Result:
             f"Result({self.experiment!r}, claims: {counts['holds']} hold, {counts['fails']} fail, "
             f"{counts['inconclusive']} inconclusive; tables={list(self.tables)})"
         )
+
+    def _repr_html_(self) -> str:
+        """Jupyter view: verdict counts, the claims, the metrics and the first static figure."""
+        from depthlab.report.notebook import result_html
+
+        return result_html(self)
 
     def claims_frame(self) -> pd.DataFrame:
         rows = [dict(experiment=self.experiment, **c.to_dict()) for c in self.claims]

@@ -174,8 +174,14 @@ def fit(
             out = model(x_tr[idx])
             loss = loss_fn(out, y_tr[idx])
             if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"training loss became {float(loss)} at epoch {epoch}, step {step}"
+                from depthlab.numerics import raise_nonfinite
+
+                raise_nonfinite(
+                    model,
+                    x_tr[idx],
+                    str(float(loss.detach())),
+                    step,
+                    where=f"training loss (epoch {epoch})",
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -1,9 +1,9 @@
 """The `depthlab` command: thin; every subcommand calls the library."""
 
-from depthlab.cli import (
-    commands,  # noqa: F401  (registers commands)
-    doctor,  # noqa: F401  (registers `depthlab doctor`)
-)
+# Importing a command module registers its commands on the app.
+from depthlab.cli import commands  # noqa: F401
+from depthlab.cli import doctor  # noqa: F401
+from depthlab.cli import sweep  # noqa: F401
 from depthlab.cli.app import app
 
 

@@ -23,7 +23,7 @@ import math
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field
+from pydantic import Field, PositiveInt
 
 from depthlab.approx import fit_deep_1d, fit_shallow_1d
 from depthlab.config import ExperimentConfig
@@ -35,11 +35,14 @@ from depthlab.nets import count_params, sawtooth
 
 
 class UAConfig(ExperimentConfig):
-    widths: list[int] = Field(
+    widths: list[PositiveInt] = Field(
         default=[1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+        min_length=1,
         description="hidden widths for the sinusoid fit (log-spaced)",
     )
-    sawtooth_ks: list[int] = Field(default=[4, 5, 6, 7, 8], description="sawtooth folds k")
+    sawtooth_ks: list[PositiveInt] = Field(
+        default=[4, 5, 6, 7, 8], min_length=1, description="sawtooth folds k"
+    )
     seeds: int = Field(3, ge=1, description="seeds per width")
     target_rel_mse: float = Field(
         0.01, gt=0, lt=1, description="error a net must reach on the sawtooth"

@@ -37,7 +37,12 @@ def save_figure(fig, run_dir: str | Path, name: str, dpi: int = 110) -> str:
 
 
 def save_plotly(fig, run_dir: str | Path, name: str) -> str:
-    """Save a plotly figure as ``figures/NAME.html`` (a div; the report inlines plotly.js once)."""
+    """Save a plotly figure as ``figures/NAME.html`` (a div; the report inlines plotly.js once).
+
+    The figure's JSON goes beside it as ``figures/NAME.json``; the report draws from that, so no
+    markup from a run directory is ever inlined.
+    """
     rel = f"figures/{name}.html"
+    atomic_write_text(Path(run_dir) / f"figures/{name}.json", fig.to_json())
     atomic_write_text(Path(run_dir) / rel, fig.to_html(full_html=False, include_plotlyjs=False))
     return rel

@@ -38,6 +38,7 @@ def run_experiment(
     run_dir = begin_run(out_dir, exp.name, config.model_dump(mode="json"))
     ctx = RunContext(device=dev, dtype=dtype, seed=seed, out_dir=run_dir, quick=quick, progress=progress)
     meta = environment_meta(dev, dtype) | {"seed": seed, "quick": quick}
+    meta |= {"title": exp.title, "section": exp.section, "order": getattr(exp, "order", 0)}
     t0 = time.perf_counter()
     try:
         torch_state = torch.random.get_rng_state()
@@ -50,6 +51,7 @@ def run_experiment(
         result.meta = {**meta, **result.meta, "wall_s": round(time.perf_counter() - t0, 3)}
         _check_finite(result)
         save_result(run_dir, result)
+        result.run_dir = str(run_dir)
         return result
     except BaseException as exc:
         save_failure(run_dir, exc, meta | {"wall_s": round(time.perf_counter() - t0, 3)})

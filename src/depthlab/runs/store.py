@@ -134,6 +134,7 @@ def load_result(run_dir: str | Path) -> Result:
         figures=data.get("figures", {}),
         metrics=data.get("metrics", {}),
         meta=data.get("meta", {}),
+        run_dir=str(run_dir),
     )
 
 

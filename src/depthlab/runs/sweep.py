@@ -1,0 +1,473 @@
+"""Sweeps: one experiment over a grid of config values and seeds, resumable, local or on Ray.
+
+A spec (YAML, read with ``yaml.safe_load``) names a registered experiment and what to vary::
+
+    experiment: universal-approximation
+    quick: true                  # start from the --quick config
+    set: {finetune_steps: 50}    # fixed overrides for every cell
+    grid:                        # Cartesian product over config keys
+      n_train: [256, 512]
+      seeds: [1, 2]              # (a config key that happens to be called "seeds")
+    cases:                       # optional explicit list, crossed with the grid
+      - {widths: [1, 2, 4]}
+      - {widths: [1, 2, 4, 8]}
+    seeds: [0, 1, 2]             # run seeds (or an int n for 0..n-1)
+    resources: {num_cpus: 1, num_gpus: 0}   # per cell, for the Ray backend
+
+Every cell's config is validated before anything is written, so a malformed spec leaves no
+directory behind. A cell is identified by the hash of its *resolved* config, seed and quick flag:
+two cells that resolve to the same config are one cell, and re-running a spec skips the cells
+whose run directory says ``done``.
+
+Layout of a sweep directory::
+
+    OUT/sweep.json                    the spec and the planned cells
+    OUT/cells/<key>/                  one run directory per cell (written atomically)
+    OUT/table/cell-<key>.parquet      one row per finished cell: swept values, seed, metrics, verdicts
+    OUT/tables/<name>/cell-<key>.parquet   each experiment table, with the cell's columns prepended
+
+``OUT/table`` is a Parquet dataset: ``pandas.read_parquet(OUT/"table")``,
+``duckdb.sql("select * from 'OUT/table/*.parquet'")`` or ``polars.read_parquet("OUT/table/*.parquet")``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import math
+import os
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from depthlab.config import ConfigError
+from depthlab.runs.atomic import atomic_write_json, atomic_write_parquet
+from depthlab.runs.executors import Event, Executor, Resources, make_executor
+from depthlab.runs.store import read_status
+
+SPEC_VERSION = 1
+
+
+class SpecError(ConfigError):
+    """A malformed sweep spec. The message is one line naming the bad key and what is allowed."""
+
+
+class ResourceSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    num_cpus: float = Field(1.0, ge=0, allow_inf_nan=False)
+    num_gpus: float = Field(0.0, ge=0, allow_inf_nan=False)
+
+
+class SweepSpec(BaseModel):
+    """A validated sweep spec (see the module docstring for the YAML form)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    experiment: str = Field(..., min_length=1, description="registered experiment name")
+    grid: dict[str, list[Any]] = Field(default_factory=dict, description="key -> values (product)")
+    cases: list[dict[str, Any]] = Field(default_factory=list, description="explicit overrides")
+    fixed: dict[str, Any] = Field(default_factory=dict, alias="set", description="for every cell")
+    seeds: list[int] = Field(default_factory=lambda: [0], description="run seeds, or an int n")
+    quick: bool = False
+    device: str = "auto"
+    resources: ResourceSpec = Field(default_factory=ResourceSpec)
+    out: str | None = None
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seeds(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            raise ValueError("seeds must be a list of integers or a count")
+        if isinstance(v, int):
+            if v < 1:
+                raise ValueError(f"seeds as a count must be >= 1, got {v}")
+            return list(range(v))
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_ok(cls, v: list[int]) -> list[int]:
+        if not v:
+            raise ValueError("seeds is empty; give at least one seed")
+        if any(s < 0 for s in v):
+            raise ValueError(f"seeds must be >= 0, got {v}")
+        if len(set(v)) != len(v):
+            raise ValueError(f"seeds has duplicates: {v}")
+        return v
+
+    @field_validator("grid")
+    @classmethod
+    def _grid_ok(cls, v: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in v.items():
+            if not values:
+                raise ValueError(f"grid key {key!r} has no values; give at least one")
+        return v
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of a sweep: the overrides, the seed, and the key of its resolved config."""
+
+    key: str
+    experiment: str
+    overrides: dict[str, Any]
+    seed: int
+    quick: bool
+    device: str
+    columns: dict[str, Any]  # swept values as table columns (typed consistently across cells)
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    """What a worker reports for one cell."""
+
+    key: str
+    status: str  # "done" | "failed" | "skipped"
+    wall_s: float = 0.0
+    error: str = ""
+
+
+@dataclass
+class SweepSummary:
+    """The counts after a sweep, and where its table is."""
+
+    out: Path
+    total: int
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def table_path(self) -> Path:
+        return self.out / "table"
+
+    def __repr__(self) -> str:
+        return (
+            f"SweepSummary({str(self.out)!r}: {self.total} cells, {self.done} done, "
+            f"{self.skipped} already done, {self.failed} failed)"
+        )
+
+
+# ----------------------------------------------------------------------------- spec & plan
+
+
+def _find_nan(value: Any, where: str) -> None:
+    if isinstance(value, float) and math.isnan(value):
+        raise SpecError(f"spec error: {where} is NaN; give a number")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _find_nan(v, f"{where}.{k}")
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _find_nan(v, f"{where}[{i}]")
+
+
+def parse_spec(data: Any) -> SweepSpec:
+    """Validate a spec mapping; raise :class:`SpecError` with one clear line if it is malformed."""
+    if not isinstance(data, dict):
+        raise SpecError(
+            f"spec error: a sweep spec is a mapping of key: value, got {type(data).__name__}"
+        )
+    try:
+        spec = SweepSpec.model_validate(data)
+    except ValidationError as err:
+        e = err.errors()[0]
+        if e["type"] == "extra_forbidden":
+            key = ".".join(str(p) for p in e["loc"])
+            allowed = "experiment, grid, cases, set, seeds, quick, device, resources, out"
+            if key.startswith("resources."):
+                allowed = "num_cpus, num_gpus"
+            raise SpecError(
+                f"spec error: unknown key {key!r}; allowed keys: {allowed}"
+            ) from None
+        key = ".".join(str(p) for p in e["loc"]) or "<spec>"
+        msg = e["msg"].removeprefix("Value error, ")
+        got = e.get("input")
+        shown = f" (got {got!r})" if not isinstance(got, (dict, list)) or not got else ""
+        raise SpecError(f"spec error: key {key!r}: {msg}{shown}") from None
+    for part in ("grid", "cases", "fixed"):
+        _find_nan(getattr(spec, part), "set" if part == "fixed" else part)
+    sources: dict[str, str] = {}
+    for part, keys in (
+        ("set", list(spec.fixed)),
+        ("grid", list(spec.grid)),
+        ("cases", sorted({k for c in spec.cases for k in c})),
+    ):
+        for k in keys:
+            if k == "seed":
+                raise SpecError(f"spec error: {part} sets 'seed'; list run seeds under 'seeds:'")
+            if k in sources:
+                raise SpecError(f"spec error: key {k!r} is set in both {sources[k]} and {part}")
+            sources[k] = part
+    return spec
+
+
+def load_spec(path: str | os.PathLike) -> SweepSpec:
+    """Read a YAML spec with ``yaml.safe_load`` and validate it."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"spec error: cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SpecError(f"spec error: {path} is not valid YAML: {exc}".splitlines()[0]) from None
+    return parse_spec(data)
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def cell_key(experiment: str, config: dict[str, Any], seed: int, quick: bool) -> str:
+    """16 hex digits identifying a resolved config; equal configs give equal keys."""
+    blob = _canonical({"experiment": experiment, "config": config, "seed": seed, "quick": quick})
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _column_encoder(values: list[Any]) -> Callable[[Any], Any]:
+    """One consistent Parquet type per swept key: bool, int, float, str, or JSON text."""
+    if all(isinstance(v, bool) for v in values):
+        return bool
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return int
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return float
+    if all(isinstance(v, str) for v in values):
+        return str
+    return lambda v: json.dumps(v, sort_keys=True, default=str)
+
+
+def plan(spec: SweepSpec) -> list[Cell]:
+    """Expand a spec into cells, validating every cell's config (nothing is written).
+
+    Raises
+    ------
+    SpecError
+        On an unknown experiment, or a cell whose config is invalid (the message names the cell).
+    """
+    from depthlab.experiments import registry
+
+    reg = registry()
+    if spec.experiment not in reg:
+        raise SpecError(
+            f"spec error: unknown experiment {spec.experiment!r}; available: {', '.join(reg)}"
+        )
+    exp = reg[spec.experiment]
+    grid_keys = list(spec.grid)
+    combos = [dict(zip(grid_keys, vals)) for vals in itertools.product(*spec.grid.values())]
+    cases = spec.cases or [{}]
+    swept: list[dict[str, Any]] = [{**case, **combo} for case in cases for combo in combos]
+    swept_keys = list(dict.fromkeys(k for s in swept for k in s))
+    encoders = {k: _column_encoder([s[k] for s in swept if k in s]) for k in swept_keys}
+    cells: dict[str, Cell] = {}
+    for values in swept:
+        overrides = {**spec.fixed, **values}
+        try:
+            config = exp.Config.build(overrides, quick=spec.quick)
+        except ConfigError as exc:
+            shown = _canonical(values) if values else "(no swept values)"
+            raise SpecError(f"{exc} [in cell {shown}]") from None
+        resolved = config.model_dump(mode="json")
+        columns = {k: (encoders[k](values[k]) if k in values else None) for k in swept_keys}
+        for seed in spec.seeds:
+            key = cell_key(spec.experiment, resolved, seed, spec.quick)
+            cells.setdefault(
+                key,
+                Cell(key, spec.experiment, overrides, seed, spec.quick, spec.device, columns),
+            )
+    return list(cells.values())
+
+
+# ----------------------------------------------------------------------------- one cell
+
+
+@contextmanager
+def _cell_lock(cell_dir: Path) -> Iterator[None]:
+    """An exclusive lock on a cell, so two processes never run the same cell at once."""
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; one driver per sweep directory
+        yield
+        return
+    fd = os.open(cell_dir / ".lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def cell_dir(out: Path, key: str) -> Path:
+    return Path(out) / "cells" / key
+
+
+def run_cell(cell: Cell, out: str) -> CellOutcome:
+    """Run one cell into ``OUT/cells/<key>`` (a worker entry point; never raises for cell errors)."""
+    from depthlab.runs.runner import run_experiment
+
+    out_p = Path(out)
+    d = cell_dir(out_p, cell.key)
+    t0 = time.perf_counter()
+    with _cell_lock(d):
+        if read_status(d) == "done":  # finished by an earlier (or concurrent) run
+            write_parts(out_p, cell)
+            return CellOutcome(cell.key, "skipped")
+        try:
+            run_experiment(
+                cell.experiment,
+                cell.overrides,
+                out_dir=d,
+                quick=cell.quick,
+                seed=cell.seed,
+                device=cell.device,
+            )
+        except Exception as exc:
+            text = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            return CellOutcome(cell.key, "failed", time.perf_counter() - t0, text)
+        write_parts(out_p, cell)
+    return CellOutcome(cell.key, "done", time.perf_counter() - t0)
+
+
+def _cell_frame(cell: Cell) -> dict[str, Any]:
+    return {"cell": cell.key, "experiment": cell.experiment, "seed": cell.seed, **cell.columns}
+
+
+def write_parts(out: Path, cell: Cell) -> None:
+    """Write this finished cell's rows into the sweep's Parquet datasets (atomic, idempotent)."""
+    from depthlab.runs.store import load_result
+
+    res = load_result(cell_dir(out, cell.key))
+    row = _cell_frame(cell)
+    row["wall_s"] = float(res.meta.get("wall_s", float("nan")))
+    for k, v in res.metrics.items():
+        row[f"metric.{k}"] = v
+    for c in res.claims:
+        row[f"verdict.{c.id}"] = c.verdict
+    for name, frame in res.tables.items():
+        prefix = pd.DataFrame({k: [v] * len(frame) for k, v in _cell_frame(cell).items()})
+        clash = [c for c in frame.columns if c in prefix.columns]
+        frame = frame.rename(columns={c: f"{name}.{c}" for c in clash})
+        part = pd.concat([prefix, frame.reset_index(drop=True)], axis=1)
+        atomic_write_parquet(Path(out) / "tables" / name / f"cell-{cell.key}.parquet", part)
+    # The headline row goes last: its presence means every part of this cell is written.
+    atomic_write_parquet(Path(out) / "table" / f"cell-{cell.key}.parquet", pd.DataFrame([row]))
+
+
+# ----------------------------------------------------------------------------- the sweep
+
+
+ProgressFn = Callable[[Event, dict[str, int]], None]
+
+
+def run_sweep(
+    spec: SweepSpec,
+    out: str | os.PathLike | None = None,
+    *,
+    backend: str = "local",
+    jobs: int = 1,
+    address: str | None = None,
+    executor: Executor | None = None,
+    on_event: ProgressFn | None = None,
+) -> SweepSummary:
+    """Plan, skip finished cells, run the rest, and keep the sweep table in step.
+
+    Parameters
+    ----------
+    spec : a validated :class:`SweepSpec` (see :func:`load_spec`).
+    out : the sweep directory (default: ``spec.out`` or ``runs/sweep-<experiment>``).
+    backend : ``local`` (``jobs`` processes), ``serial`` or ``ray``.
+    address : Ray cluster address (``--address``); None starts a local Ray.
+    executor : use this executor instead of building one from ``backend``.
+    on_event : called with each :class:`Event` and the counts
+        ``{"total", "done", "failed", "running", "skipped"}``, for progress bars.
+
+    Returns
+    -------
+    SweepSummary
+        Counts; failed cells' one-line errors are in ``errors`` and tracebacks in their run
+        directory's ``error.txt``.
+    """
+    cells = plan(spec)
+    out_p = Path(out or spec.out or f"runs/sweep-{spec.experiment}")
+    manifest = out_p / "sweep.json"
+    if manifest.exists():
+        old = json.loads(manifest.read_text())
+        if old.get("experiment") != spec.experiment:
+            raise SpecError(
+                f"spec error: {out_p} holds a sweep of {old.get('experiment')!r}, not "
+                f"{spec.experiment!r}; choose another out directory"
+            )
+    atomic_write_json(
+        manifest,
+        {
+            "version": SPEC_VERSION,
+            "experiment": spec.experiment,
+            "spec": spec.model_dump(mode="json", by_alias=True),
+            "cells": [
+                {"key": c.key, "seed": c.seed, "overrides": c.overrides, "columns": c.columns}
+                for c in cells
+            ],
+        },
+    )
+    summary = SweepSummary(out_p, total=len(cells))
+    todo = []
+    for c in cells:
+        if read_status(cell_dir(out_p, c.key)) == "done":
+            summary.skipped += 1
+            if not (out_p / "table" / f"cell-{c.key}.parquet").exists():
+                write_parts(out_p, c)  # the driver died between the run and its table row
+        else:
+            todo.append(c)
+    counts = {"total": len(todo), "done": 0, "failed": 0, "running": 0, "skipped": summary.skipped}
+    if not todo:
+        return summary
+    ex = executor or make_executor(
+        backend,
+        jobs=jobs,
+        address=address,
+        resources=Resources(spec.resources.num_cpus, spec.resources.num_gpus),
+    )
+    tasks = [(c.key, run_cell, (c, str(out_p))) for c in todo]
+    try:
+        for ev in ex.run(tasks):
+            if ev.kind == "start":
+                counts["running"] += 1
+            else:
+                counts["running"] -= 1
+                outcome = ev.value if ev.kind == "result" else None
+                if outcome is not None and outcome.status in ("done", "skipped"):
+                    counts["done"] += 1
+                    summary.done += 1
+                else:
+                    counts["failed"] += 1
+                    summary.failed += 1
+                    msg = outcome.error if outcome is not None else f"{ev.value!r}"
+                    summary.errors[ev.key] = msg
+            if on_event is not None:
+                on_event(ev, dict(counts))
+    finally:
+        if executor is None:
+            ex.close()
+    return summary
+
+
+def read_table(out: str | os.PathLike, name: str | None = None) -> pd.DataFrame:
+    """The sweep table (one row per finished cell), or experiment table ``name`` of every cell."""
+    d = Path(out) / ("table" if name is None else f"tables/{name}")
+    parts = sorted(d.glob("cell-*.parquet"))
+    if not parts:
+        return pd.DataFrame()
+    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
