@@ -1,0 +1,27 @@
+"""Run directories, atomic writes and the runner that ties an experiment to a directory."""
+
+from depthlab.runs.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from depthlab.runs.runner import run_experiment
+from depthlab.runs.store import (
+    begin_run,
+    environment_meta,
+    load_result,
+    read_status,
+    save_failure,
+    save_result,
+    write_status,
+)
+
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "begin_run",
+    "environment_meta",
+    "load_result",
+    "read_status",
+    "run_experiment",
+    "save_failure",
+    "save_result",
+    "write_status",
+]

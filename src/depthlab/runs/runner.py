@@ -1,0 +1,65 @@
+"""Run one registered experiment into a run directory."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from depthlab.context import RunContext, resolve_device
+from depthlab.core import Result
+from depthlab.progress import QUIET, Progress
+from depthlab.runs.store import begin_run, environment_meta, save_failure, save_result
+
+
+def run_experiment(
+    name: str,
+    overrides: dict[str, Any] | None = None,
+    *,
+    out_dir: str | Path,
+    quick: bool = False,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    dtype: torch.dtype = torch.float32,
+    progress: Progress = QUIET,
+) -> Result:
+    """Validate the config, run the experiment, and save everything atomically.
+
+    The config is validated before anything is written, so a bad key leaves no run directory.
+    On an exception the directory is marked ``failed`` with the traceback, and the error re-raised.
+    """
+    from depthlab.experiments import get_experiment
+
+    exp = get_experiment(name)
+    config = exp.Config.build(overrides, quick=quick)
+    dev = resolve_device(device)
+    run_dir = begin_run(out_dir, exp.name, config.model_dump(mode="json"))
+    ctx = RunContext(device=dev, dtype=dtype, seed=seed, out_dir=run_dir, quick=quick, progress=progress)
+    meta = environment_meta(dev, dtype) | {"seed": seed, "quick": quick}
+    t0 = time.perf_counter()
+    try:
+        torch_state = torch.random.get_rng_state()
+        torch.manual_seed(seed)  # only for third-party code that ignores generators
+        try:
+            result = exp.run(config, ctx)
+        finally:
+            torch.random.set_rng_state(torch_state)
+        result.config = config.model_dump(mode="json")
+        result.meta = {**meta, **result.meta, "wall_s": round(time.perf_counter() - t0, 3)}
+        _check_finite(result)
+        save_result(run_dir, result)
+        return result
+    except BaseException as exc:
+        save_failure(run_dir, exc, meta | {"wall_s": round(time.perf_counter() - t0, 3)})
+        raise
+
+
+def _check_finite(result: Result) -> None:
+    """Refuse to store NaN/Inf metrics as if valid."""
+    import math
+
+    bad = [k for k, v in result.metrics.items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad:
+        raise FloatingPointError(f"experiment {result.experiment!r} produced non-finite metrics: {bad}")
