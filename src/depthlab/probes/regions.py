@@ -1,0 +1,729 @@
+"""Exact linear (activation) regions of piecewise-linear networks in 1-D and 2-D, and the exact
+distance to the nearest region boundary.
+
+An *activation region* is a maximal connected set of inputs on which every nonlinearity is in the
+same state (Hanin & Rolnick 2019, "Deep ReLU networks have surprisingly few activation patterns";
+"Complexity of linear regions in deep networks"). On each region the network is affine.
+
+- :func:`count_1d` / :func:`count_1d_batch`: exact breakpoints along segments, from the shared
+  engine :mod:`depthlab.pl`.
+- :func:`count_2d`: the exact partition of a square window (or triangle) of a plane into convex
+  polygons. Each nonlinearity's units are applied in turn; for each unit, *all* current polygons
+  are split by its zero set at once with tensor operations (no Python loop over regions). The
+  unit's input is affine on every current polygon, so its values at the polygon vertices (shared,
+  computed by the model's own forward, or interpolated along edges) decide the split exactly.
+- :func:`distance_to_boundary`: ``min_j |z_j(x) - c_j| / ||grad_x z_j(x)||`` over units ``j`` and
+  their kinks ``c_j``; exact because the region is the convex polytope cut out by the local affine
+  extensions of all units.
+
+Everything runs in float64 on a deep copy of the model, on the model's device.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from depthlab import pl
+
+
+class RegionLimitError(RuntimeError):
+    """``count_2d`` met more regions than ``max_regions``."""
+
+
+# ---------------------------------------------------------------------------------------- 1-D
+
+
+@dataclass(frozen=True)
+class Regions1D:
+    """Exact activation regions along one segment ``x(t) = start + t (end - start)``.
+
+    Attributes
+    ----------
+    n_regions : number of pieces (regions met by the segment).
+    breakpoints : (n_regions - 1,) float64 interior kink parameters ``t`` in (0, 1).
+    length : Euclidean length of the segment in input space.
+    patterns : (n_regions, units) int64 activation state of each piece (see
+        :class:`depthlab.pl.Patterns`); ``sites`` names the nonlinear layers.
+    outputs : (n_regions + 1, *out) model outputs at ``[0, breakpoints..., 1]``.
+    """
+
+    n_regions: int
+    breakpoints: torch.Tensor
+    length: float
+    patterns: torch.Tensor = field(repr=False)
+    outputs: torch.Tensor = field(repr=False)
+    sites: tuple[str, ...] = field(repr=False, default=())
+
+    @property
+    def density(self) -> float:
+        """Regions per unit length."""
+        return self.n_regions / self.length if self.length > 0 else math.nan
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per piece: ``piece, t_start, t_end, pattern_hash``."""
+        t = torch.cat(
+            [self.breakpoints.new_zeros(1), self.breakpoints, self.breakpoints.new_ones(1)]
+        )
+        return pd.DataFrame(
+            {
+                "piece": np.arange(self.n_regions),
+                "t_start": t[:-1].cpu().numpy(),
+                "t_end": t[1:].cpu().numpy(),
+                "pattern_hash": pattern_hash(self.patterns).cpu().numpy(),
+            }
+        )
+
+    def __repr__(self) -> str:
+        return f"Regions1D(n_regions={self.n_regions}, length={self.length:.4g})"
+
+
+@dataclass(frozen=True)
+class Regions1DBatch:
+    """Exact region counts along many segments.
+
+    Attributes
+    ----------
+    n_regions : (S,) int64 pieces per segment.
+    lengths : (S,) float64 segment lengths in input space.
+    trace : the underlying :class:`depthlab.pl.PLTrace` (breakpoints of every segment).
+    """
+
+    n_regions: torch.Tensor
+    lengths: torch.Tensor
+    trace: pl.PLTrace = field(repr=False)
+
+    @property
+    def density(self) -> torch.Tensor:
+        """(S,) regions per unit length."""
+        return self.n_regions.to(torch.float64) / self.lengths
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per segment: ``segment, n_regions, length, density``."""
+        return pd.DataFrame(
+            {
+                "segment": np.arange(len(self.n_regions)),
+                "n_regions": self.n_regions.cpu().numpy(),
+                "length": self.lengths.cpu().numpy(),
+                "density": self.density.cpu().numpy(),
+            }
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Regions1DBatch(segments={len(self.n_regions)}, "
+            f"mean n_regions={float(self.n_regions.double().mean()):.4g})"
+        )
+
+
+def count_1d(model: nn.Module, start: torch.Tensor, end: torch.Tensor) -> Regions1D:
+    """Exact activation regions met by the segment from ``start`` to ``end``.
+
+    Parameters
+    ----------
+    model : piecewise-linear ``nn.Module`` (layers listed in :mod:`depthlab.pl`); not modified.
+    start, end : (*input_shape) endpoints (no batch dimension).
+
+    Returns
+    -------
+    Regions1D
+        ``n_regions`` pieces with their breakpoints ``t`` (float64) and activation patterns.
+
+    Examples
+    --------
+    >>> from depthlab.nets import sawtooth
+    >>> count_1d(sawtooth(3), torch.tensor([0.0]), torch.tensor([1.0])).n_regions
+    8
+    """
+    tr = pl.trace_segments(model, start[None], end[None], patterns=True)
+    assert tr.patterns is not None
+    return Regions1D(
+        n_regions=int(tr.n_pieces[0]),
+        breakpoints=tr.breakpoints(0),
+        length=float((end.double() - start.double()).norm()),
+        patterns=tr.patterns.flat(),
+        outputs=tr.outputs["output"],
+        sites=tr.sites,
+    )
+
+
+def count_1d_batch(
+    model: nn.Module, starts: torch.Tensor, ends: torch.Tensor, *, progress=None
+) -> Regions1DBatch:
+    """Exact region counts along many segments ``starts[s] -> ends[s]``, (S, *input_shape).
+
+    All segments are traced together (in memory-bounded chunks), so this is the fast path for
+    Hanin-Rolnick-style densities: ``density[s] = n_regions[s] / ||ends[s] - starts[s]||``.
+    """
+    tr = pl.trace_segments(model, starts, ends)
+    lengths = (ends.double() - starts.double()).flatten(1).norm(dim=1).to(tr.t.device)
+    return Regions1DBatch(tr.n_pieces, lengths, tr)
+
+
+def segments_through(
+    x: torch.Tensor, n: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` segments between random pairs of distinct data points ``x`` (N, *input_shape)."""
+    if x.shape[0] < 2:
+        raise ValueError(f"need at least 2 data points to draw segments, got {x.shape[0]}")
+    i = torch.randint(0, x.shape[0], (n,), generator=generator)
+    j = (i + torch.randint(1, x.shape[0], (n,), generator=generator)) % x.shape[0]
+    return x[i.to(x.device)], x[j.to(x.device)]
+
+
+def pattern_hash(patterns: torch.Tensor) -> torch.Tensor:
+    """A stable 31-bit hash of each row of an integer pattern matrix (R, U) -> (R,) int64.
+
+    The weights come from a fixed-seed generator, so a pattern gets the same hash (and colour)
+    in every run and on every device.
+    """
+    u = patterns.shape[1]
+    g = torch.Generator().manual_seed(20190125)
+    w = torch.randint(1, 2**31 - 1, (u,), generator=g, dtype=torch.int64).to(patterns.device)
+    h = (patterns.to(torch.int64) + 1) * w
+    return (h.sum(dim=1) * 2654435761 + u) % (2**31 - 1)
+
+
+# ---------------------------------------------------------------------------------------- 2-D
+
+
+@dataclass(frozen=True)
+class Plane:
+    """An affine 2-D slice of input space: ``x(u, v) = origin + u * basis[0] + v * basis[1]``.
+
+    For three points the convention is regioncam's: ``basis`` is Gram-Schmidt of
+    ``(p1 - p0, p2 - p0)`` and ``origin`` centres the points' bounding box in plane coordinates.
+    """
+
+    origin: torch.Tensor  # (*input_shape)
+    basis: torch.Tensor  # (2, *input_shape), orthonormal rows (identity for 2-D inputs)
+
+    @classmethod
+    def through(cls, points: torch.Tensor) -> Plane:
+        p = points.double()
+        flat = p.flatten(1)
+        e1 = flat[1] - flat[0]
+        e1 = e1 / e1.norm()
+        e2 = flat[2] - flat[0]
+        e2 = e2 - (e2 @ e1) * e1
+        if float(e2.norm()) < 1e-12 * float(flat.norm()):
+            raise ValueError("the three points are collinear; they do not span a plane")
+        e2 = e2 / e2.norm()
+        basis = torch.stack([e1, e2])
+        uv = (flat - flat[0]) @ basis.T  # (3, 2)
+        centre = 0.5 * (uv.min(0).values + uv.max(0).values)
+        origin = flat[0] + centre @ basis
+        return cls(origin.view(p.shape[1:]), basis.view(2, *p.shape[1:]))
+
+    def coords(self, x: torch.Tensor) -> torch.Tensor:
+        """Plane coordinates (B, 2) of points (B, *input_shape) (orthogonal projection)."""
+        d = (x.double() - self.origin).flatten(1)
+        return d @ self.basis.flatten(1).T
+
+    def embed(self, uv: torch.Tensor) -> torch.Tensor:
+        """Input points (B, *input_shape) of plane coordinates (B, 2)."""
+        flat = self.origin.flatten() + uv @ self.basis.flatten(1)
+        return flat.view(uv.shape[0], *self.origin.shape)
+
+
+@dataclass(frozen=True)
+class Regions2D:
+    """The exact activation-region partition of a convex window of a plane.
+
+    Attributes
+    ----------
+    n_regions : number of regions (faces) R.
+    vertices : (V, 2) float64 vertex coordinates in the plane (shared between faces).
+    faces : (R, M) int64 vertex indices of each convex polygon, counter-clockwise, padded with -1.
+    n_vertices_per_face : (R,) int64.
+    areas : (R,) float64 polygon areas (shoelace formula).
+    patterns : (R, units) int8 activation state of each region (``None`` if not asked for).
+    plane : the :class:`Plane` (plane coordinates -> input space).
+    window : the window polygon's vertices (K, 2).
+    sites : nonlinear layer names in call order.
+    """
+
+    n_regions: int
+    vertices: torch.Tensor = field(repr=False)
+    faces: torch.Tensor = field(repr=False)
+    n_vertices_per_face: torch.Tensor = field(repr=False)
+    areas: torch.Tensor = field(repr=False)
+    patterns: torch.Tensor | None = field(repr=False)
+    plane: Plane = field(repr=False)
+    window: torch.Tensor = field(repr=False)
+    sites: tuple[str, ...] = field(repr=False, default=())
+
+    @property
+    def polygons(self) -> list[torch.Tensor]:
+        """One (k, 2) vertex array per region, counter-clockwise."""
+        v = self.vertices.cpu()
+        f = self.faces.cpu()
+        n = self.n_vertices_per_face.cpu().tolist()
+        return [v[f[r, : n[r]]] for r in range(self.n_regions)]
+
+    @property
+    def centroids(self) -> torch.Tensor:
+        """(R, 2) mean of each polygon's vertices: an interior point of the convex region."""
+        mask = self.faces >= 0
+        xy = self.vertices[self.faces.clamp(min=0)] * mask[..., None]
+        return xy.sum(1) / mask.sum(1, keepdim=True)
+
+    @property
+    def edges(self) -> torch.Tensor:
+        """(E, 2) unique undirected edges (vertex index pairs) of the subdivision."""
+        f = self.faces
+        n = self.n_vertices_per_face
+        k = torch.arange(f.shape[1], device=f.device)
+        valid = k[None, :] < n[:, None]
+        nxt = f.gather(1, ((k[None, :] + 1) % n[:, None]).clamp(min=0))
+        a, b = f[valid], nxt[valid]
+        pairs = torch.stack([torch.minimum(a, b), torch.maximum(a, b)], 1)
+        return torch.unique(pairs, dim=0)
+
+    @property
+    def window_area(self) -> float:
+        return float(_shoelace(self.window[None], torch.tensor([len(self.window)]))[0])
+
+    def euler_characteristic(self) -> int:
+        """``V - E + F`` of the subdivision (without the outer face); 1 for a valid partition."""
+        used = torch.unique(self.faces[self.faces >= 0]).numel()
+        return int(used - self.edges.shape[0] + self.n_regions)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per region: ``region, area, n_vertices, u, v`` (centroid), ``pattern_hash``."""
+        c = self.centroids.cpu().numpy()
+        df = pd.DataFrame(
+            {
+                "region": np.arange(self.n_regions),
+                "area": self.areas.cpu().numpy(),
+                "n_vertices": self.n_vertices_per_face.cpu().numpy(),
+                "u": c[:, 0],
+                "v": c[:, 1],
+            }
+        )
+        if self.patterns is not None:
+            df["pattern_hash"] = pattern_hash(self.patterns).cpu().numpy()
+        return df
+
+    def __repr__(self) -> str:
+        return f"Regions2D(n_regions={self.n_regions}, window_area={self.window_area:.4g})"
+
+
+def _shoelace(xy: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+    """Areas of padded polygons ``xy`` (R, M, 2) with ``n`` (R,) valid vertices each."""
+    m = xy.shape[1]
+    k = torch.arange(m, device=xy.device)
+    nxt = ((k[None, :] + 1) % n[:, None].to(xy.device)).clamp(min=0)
+    valid = k[None, :] < n[:, None].to(xy.device)
+    x, y = xy[..., 0], xy[..., 1]
+    xn, yn = x.gather(1, nxt), y.gather(1, nxt)
+    return 0.5 * ((x * yn - xn * y) * valid).sum(1)
+
+
+class _Stop(Exception):
+    def __init__(self, z: torch.Tensor) -> None:
+        super().__init__()
+        self.z = z
+
+
+def _site_inputs(
+    prep: pl.Prepared, plane: Plane, uv: torch.Tensor, site: int, chunk_elements: int
+) -> torch.Tensor:
+    """Input of the ``site``-th nonlinearity call at plane points ``uv`` (V, 2) -> (V, units)."""
+    mods = {id(m): m for _, m in prep.sites}
+    calls = [0]
+
+    def pre(mod, inputs) -> None:
+        if calls[0] == site:
+            raise _Stop(inputs[0].flatten(1))
+        calls[0] += 1
+
+    per = max(1, math.prod(plane.origin.shape))
+    chunk = max(1, chunk_elements // per)
+    out = []
+    handles = [m.register_forward_pre_hook(pre) for m in mods.values()]
+    try:
+        for lo in range(0, uv.shape[0], chunk):
+            calls[0] = 0
+            try:
+                with torch.no_grad():
+                    prep.net(plane.embed(uv[lo : lo + chunk]))
+            except _Stop as s:
+                out.append(s.z)
+            else:  # pragma: no cover - sites come from a forward of the same model
+                raise RuntimeError(f"nonlinearity #{site} was not reached")
+    finally:
+        for h in handles:
+            h.remove()
+    return torch.cat(out)
+
+
+class _Rows:
+    """A growable (n, *rest) tensor with doubling capacity."""
+
+    def __init__(self, t: torch.Tensor) -> None:
+        self.buf, self.n = t, t.shape[0]
+
+    @property
+    def data(self) -> torch.Tensor:
+        return self.buf[: self.n]
+
+    def append(self, rows: torch.Tensor) -> None:
+        k = rows.shape[0]
+        if self.n + k > self.buf.shape[0]:
+            cap = max(2 * self.buf.shape[0], self.n + k, 16)
+            new = self.buf.new_empty((cap, *self.buf.shape[1:]))
+            new[: self.n] = self.buf[: self.n]
+            self.buf = new
+        self.buf[self.n : self.n + k] = rows
+        self.n += k
+
+    def widen(self, cols: int, fill) -> None:
+        if cols > self.buf.shape[1]:
+            pad = self.buf.new_full((self.buf.shape[0], cols - self.buf.shape[1]), fill)
+            self.buf = torch.cat([self.buf, pad], 1)
+
+
+def count_2d(
+    model: nn.Module,
+    points: torch.Tensor | None = None,
+    *,
+    window: Sequence[float] | None = None,
+    domain: str = "square",
+    scale: float = 1.5,
+    max_regions: int | None = 5_000_000,
+    patterns: bool = True,
+    eps: float = pl.EPS,
+    chunk_elements: int = 2**24,
+) -> Regions2D:
+    """The exact activation regions of ``model`` on a 2-D window.
+
+    Parameters
+    ----------
+    model : piecewise-linear ``nn.Module`` (see :mod:`depthlab.pl`; MaxPool is not supported in
+        2-D); not modified. Computed in float64 on the model's device.
+    points : (3, *input_shape) three inputs spanning the plane (e.g. three training images), or
+        ``None`` for a model with 2 inputs (the plane is the input space itself).
+    window : ``(u_min, u_max, v_min, v_max)`` in plane coordinates. Default: for three points a
+        square of half-width ``scale * max |coordinate of the points|`` around the origin (the
+        regioncam convention); for 2-D inputs ``[-1, 1]^2``.
+    domain : ``"square"`` (the window) or ``"triangle"`` (the triangle of the three points).
+    max_regions : raise :class:`RegionLimitError` once more regions than this appear.
+    patterns : keep each region's activation pattern (R x units int8).
+    eps : relative tolerance for a vertex to count as lying on a unit's kink.
+
+    Returns
+    -------
+    Regions2D
+        ``n_regions``, ``polygons``, ``areas`` and ``patterns``.
+
+    Notes
+    -----
+    Shallow ReLU nets with ``N`` units on a 2-D input have at most ``1 + N + C(N, 2)`` regions;
+    Hanin & Rolnick (2019b) find the count per unit area grows like ``N^2`` whatever the depth.
+    """
+    if points is None:
+        example = torch.zeros(2, dtype=torch.float64)
+        prep = pl.prepare(model, example)
+        dev = prep.device
+        plane = Plane(
+            torch.zeros(2, dtype=torch.float64, device=dev),
+            torch.eye(2, dtype=torch.float64, device=dev),
+        )
+        win = (-1.0, 1.0, -1.0, 1.0) if window is None else tuple(map(float, window))
+        if domain != "square":
+            raise ValueError(f"domain={domain!r} needs three points; allowed without: 'square'")
+        pts_uv = None
+    else:
+        if points.shape[0] != 3:
+            raise ValueError(f"points must be (3, *input_shape); got {tuple(points.shape)}")
+        prep = pl.prepare(model, points[0])
+        dev = prep.device
+        p = points.detach().to(device=dev, dtype=torch.float64)
+        plane = Plane.through(p)
+        pts_uv = plane.coords(p)
+        h = scale * float(pts_uv.abs().max())
+        win = (-h, h, -h, h) if window is None else tuple(map(float, window))
+    for _, m in prep.sites:
+        if isinstance(m, pl.POOL_LAYERS):
+            raise pl.UnsupportedLayerError(
+                f"count_2d does not support {type(m).__name__}; use count_1d, or a model with "
+                f"elementwise nonlinearities only ({', '.join(c.__name__ for c in pl.THRESHOLD_LAYERS)})"
+            )
+    if len(win) != 4 or not (win[0] < win[1] and win[2] < win[3]):
+        raise ValueError(f"window must be (u_min, u_max, v_min, v_max) with min < max; got {win}")
+    if domain == "square":
+        corners = torch.tensor(
+            [[win[0], win[2]], [win[1], win[2]], [win[1], win[3]], [win[0], win[3]]],
+            dtype=torch.float64,
+            device=dev,
+        )
+    elif domain == "triangle":
+        assert pts_uv is not None
+        corners = pts_uv.clone()
+        if float(_shoelace(corners[None], torch.tensor([3]))[0]) < 0:
+            corners = corners.flip(0)
+    else:
+        raise ValueError(f"domain={domain!r}; allowed: 'square', 'triangle'")
+
+    k0 = corners.shape[0]
+    verts = _Rows(corners.clone())
+    faces = _Rows(torch.arange(k0, device=dev)[None].clone())
+    nv = _Rows(torch.tensor([k0], device=dev))
+    # units per site, known after the first forward to each site
+    codes: _Rows | None = None
+    code_blocks: list[int] = []
+    site_names = tuple(n for n, _ in prep.sites)
+
+    for site, (sname, mod) in enumerate(prep.sites):
+        z0 = _site_inputs(prep, plane, verts.data, site, chunk_elements)  # (V, U)
+        n_units = z0.shape[1]
+        zrows = _Rows(z0)
+        col0 = sum(code_blocks)
+        code_blocks.append(n_units)
+        if patterns:
+            block = torch.zeros((faces.n, n_units), dtype=torch.int8, device=dev)
+            codes = _Rows(block) if codes is None else _Rows(torch.cat([codes.data, block], 1))
+        for c in pl.thresholds(mod):
+            tol = eps * max(float((z0 - c).abs().max()), 1e-300)
+            zmin, zmax = _face_range(faces.data, nv.data, zrows.data, c, chunk_elements)
+            cand = _Rows((zmax > tol) & (zmin < -tol))  # (R, U): polygons each unit may cut
+            if codes is not None:
+                codes.buf[: codes.n, col0 : col0 + n_units] += ((zmax > tol) & ~cand.data).to(
+                    torch.int8
+                )
+            del zmin, zmax
+            for j in range(n_units):
+                rows = torch.nonzero(cand.data[:, j]).squeeze(1)
+                if rows.numel() == 0:
+                    continue
+                _split_rows(verts, faces, nv, zrows, codes, cand, rows, j, c, tol, col0 + j)
+                if max_regions is not None and faces.n > max_regions:
+                    raise RegionLimitError(
+                        f"count_2d exceeded max_regions={max_regions} at layer {sname!r} "
+                        f"unit {j}; raise max_regions or use a smaller window"
+                    )
+    f = faces.data
+    n = nv.data
+    m = int(n.max())
+    f = f[:, :m].clone()
+    xy = verts.data[f.clamp(min=0)]
+    areas = _shoelace(xy, n)
+    return Regions2D(
+        n_regions=f.shape[0],
+        vertices=verts.data.clone(),
+        faces=f,
+        n_vertices_per_face=n.clone(),
+        areas=areas,
+        patterns=None if codes is None else codes.data.clone(),
+        plane=plane,
+        window=corners,
+        sites=site_names,
+    )
+
+
+def _face_range(
+    f: torch.Tensor, n: torch.Tensor, z: torch.Tensor, c: float, chunk_elements: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per polygon and unit, the min and max of ``z - c`` over its vertices: (R, U) each."""
+    r, m = f.shape
+    u = z.shape[1]
+    valid = torch.arange(m, device=f.device)[None, :] < n[:, None]
+    step = max(1, chunk_elements // max(1, m * u))
+    lo_, hi_ = [], []
+    for a in range(0, r, step):
+        vals = z[f[a : a + step].clamp(min=0)] - c  # (chunk, M, U)
+        ok = valid[a : a + step, :, None]
+        lo_.append(torch.where(ok, vals, math.inf).amin(1))
+        hi_.append(torch.where(ok, vals, -math.inf).amax(1))
+    return torch.cat(lo_), torch.cat(hi_)
+
+
+def _split_rows(
+    verts: _Rows,
+    faces: _Rows,
+    nv: _Rows,
+    z: _Rows,
+    codes: _Rows | None,
+    cand: _Rows,
+    r: torch.Tensor,
+    unit: int,
+    c: float,
+    tol: float,
+    col: int,
+) -> None:
+    """Split polygons ``r`` by ``z[:, unit] = c`` at once; the + side keeps the row (code + 1),
+    the - side is appended (and inherits the row's codes and candidate units)."""
+    fr = faces.buf[r]  # (C, M)
+    nr = nv.buf[r]
+    dev = fr.device
+    m = fr.shape[1]
+    k = torch.arange(m, device=dev)
+    validr = k[None, :] < nr[:, None]
+    val = z.buf[fr.clamp(min=0), unit] - c  # (C, M)
+    sr = (val > tol).to(torch.int8) - (val < -tol).to(torch.int8)
+    sr = sr * validr
+    pos = (sr > 0).any(1)
+    neg = (sr < 0).any(1)
+    cut = pos & neg
+    if codes is not None:
+        codes.buf[r[pos & ~neg], col] += 1
+    if not bool(cut.all()):
+        r, fr, nr, sr, validr = r[cut], fr[cut], nr[cut], sr[cut], validr[cut]
+        if r.numel() == 0:
+            return
+    nxt = (k[None, :] + 1) % nr[:, None]  # (C, M)
+    crossing = validr & (sr * sr.gather(1, nxt) < 0)  # edge k -> k+1 changes side
+    a = fr[crossing]
+    b = fr.gather(1, nxt)[crossing]
+    big = verts.n + 1
+    key = torch.minimum(a, b) * big + torch.maximum(a, b)
+    ukey, inv = torch.unique(key, return_inverse=True)
+    ua, ub = ukey // big, ukey % big
+    za, zb = z.buf[ua, unit] - c, z.buf[ub, unit] - c
+    s = (za / (za - zb))[:, None]  # exact crossing fraction along edge ua -> ub
+    va, vb = verts.buf[ua], verts.buf[ub]
+    base = verts.n
+    verts.append(va + s * (vb - va))
+    zua = z.buf[ua]
+    z.append(zua + s * (z.buf[ub] - zua))
+    new_id = torch.full_like(fr, -1)
+    new_id[crossing] = base + inv
+    # interleave: slot 2k = vertex k, slot 2k + 1 = the crossing on edge k
+    seq = torch.stack([fr, new_id], 2).reshape(-1, 2 * m)
+    s2 = torch.stack([sr, sr.new_zeros(sr.shape)], 2).reshape(-1, 2 * m)
+    v2 = torch.stack([validr, crossing], 2).reshape(-1, 2 * m)
+    keep_p = v2 & (s2 >= 0)  # crossings carry s2 = 0 and go to both sides
+    keep_m = v2 & (s2 <= 0)
+    plus, n_plus = _compact(seq, keep_p)
+    minus, n_minus = _compact(seq, keep_m)
+    width = max(plus.shape[1], minus.shape[1])
+    faces.widen(width, -1)
+    mm = faces.buf.shape[1]
+    faces.buf[r] = torch.nn.functional.pad(plus, (0, mm - plus.shape[1]), value=-1)
+    nv.buf[r] = n_plus
+    faces.append(torch.nn.functional.pad(minus, (0, mm - minus.shape[1]), value=-1))
+    nv.append(n_minus)
+    cand.append(cand.buf[r])
+    if codes is not None:
+        old = codes.buf[r]  # advanced indexing copies
+        codes.buf[r, col] += 1
+        codes.append(old)
+
+
+def _compact(seq: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left-align the kept entries of each row (order preserved); pad with -1."""
+    cnt = keep.sum(1)
+    w = int(cnt.max())
+    pos = torch.cumsum(keep, 1) - 1
+    out = torch.full((seq.shape[0], w + 1), -1, dtype=seq.dtype, device=seq.device)
+    pos = torch.where(keep, pos, torch.full_like(pos, w))  # dropped entries go to a spare column
+    out.scatter_(1, pos, seq)
+    return out[:, :w], cnt
+
+
+# ------------------------------------------------------------------------- distance to boundary
+
+
+@dataclass(frozen=True)
+class BoundaryDistance:
+    """Exact distance from each point to the boundary of its activation region.
+
+    Attributes
+    ----------
+    distance : (B,) float64 ``min_j |z_j(x) - c_j| / ||grad_x z_j(x)||``.
+    nearest_site : (B,) int64 index (into ``sites``) of the layer whose unit is nearest.
+    sites : nonlinear layer names.
+    """
+
+    distance: torch.Tensor
+    nearest_site: torch.Tensor
+    sites: tuple[str, ...] = ()
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per point: ``point, distance, nearest_layer``."""
+        return pd.DataFrame(
+            {
+                "point": np.arange(len(self.distance)),
+                "distance": self.distance.cpu().numpy(),
+                "nearest_layer": [self.sites[i] for i in self.nearest_site.cpu().tolist()],
+            }
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"BoundaryDistance(points={len(self.distance)}, mean={float(self.distance.mean()):.4g})"
+        )
+
+
+def distance_to_boundary(
+    model: nn.Module, x: torch.Tensor, *, chunk: int = 256
+) -> BoundaryDistance:
+    """Exact distance from each point of ``x`` (B, *input_shape) to its region's boundary.
+
+    The activation region of ``x`` is the convex polytope ``{y : sign(z_j(y) - c_j) fixed}``
+    where each ``z_j`` is replaced by its local affine extension at ``x``. The distance from an
+    interior point to the boundary of a convex polytope is the distance to the nearest of its
+    hyperplanes (Hanin & Rolnick 2019, Thm 3 studies its mean, which is ``>= C / N``):
+
+        d(x) = min_j |z_j(x) - c_j| / ||grad_x z_j(x)||.
+
+    Units with zero gradient (their input is constant near ``x``) are ignored. MaxPool layers are
+    not supported here. Gradients come from forward-mode autodiff of a float64 copy.
+    """
+    prep = pl.prepare(model, x[0])
+    for _, m in prep.sites:
+        if isinstance(m, pl.POOL_LAYERS):
+            raise pl.UnsupportedLayerError(
+                f"distance_to_boundary does not support {type(m).__name__}"
+            )
+    mods = {id(m): m for _, m in prep.sites}
+    xs = x.detach().to(device=prep.device, dtype=torch.float64)
+    captured: list[torch.Tensor] = []
+
+    def pre(mod, inputs) -> None:
+        captured.append(inputs[0])
+
+    def pre_acts(xi: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        captured.clear()
+        prep.net(xi[None])
+        return tuple(z.flatten() for z in captured)
+
+    dists, which = [], []
+    handles = [m.register_forward_pre_hook(pre) for m in mods.values()]
+    try:
+        for lo in range(0, xs.shape[0], chunk):
+            xb = xs[lo : lo + chunk]
+            with torch.no_grad():
+                zs = [z.flatten(1) for z in _capture_batch(prep, xb, captured)]
+            jac = torch.func.vmap(torch.func.jacfwd(pre_acts))(xb)
+            best = torch.full((xb.shape[0],), math.inf, dtype=torch.float64, device=xb.device)
+            arg = torch.zeros(xb.shape[0], dtype=torch.int64, device=xb.device)
+            for si, ((_, mod), z, jz) in enumerate(zip(prep.sites, zs, jac, strict=True)):
+                g = jz.flatten(2).norm(dim=2)  # (b, units)
+                for c in pl.thresholds(mod):
+                    d = torch.where(g > 0, (z - c).abs() / g, torch.full_like(g, math.inf))
+                    dmin = d.min(1).values
+                    better = dmin < best
+                    best = torch.where(better, dmin, best)
+                    arg = torch.where(better, torch.full_like(arg, si), arg)
+            dists.append(best)
+            which.append(arg)
+    finally:
+        for h in handles:
+            h.remove()
+    return BoundaryDistance(torch.cat(dists), torch.cat(which), tuple(n for n, _ in prep.sites))
+
+
+def _capture_batch(
+    prep: pl.Prepared, xb: torch.Tensor, captured: list[torch.Tensor]
+) -> list[torch.Tensor]:
+    captured.clear()
+    prep.net(xb)
+    return list(captured)
