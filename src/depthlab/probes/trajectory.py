@@ -490,6 +490,8 @@ def mlp_lengths(
     curve: Curve,
     n: int = 1024,
     curvature: bool = False,
+    first_activation: bool = False,
+    final_activation: bool = False,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Lengths of one curve through K random MLPs at once (stacked weights, batched matmul).
 
@@ -504,11 +506,14 @@ def mlp_lengths(
     biases : per layer ``(K, n_l)``.
     activation : elementwise torch function.
     curve : input curve of shape ``(n_0,)``.
+    first_activation : apply ``phi`` to the curve before ``W^1`` (the curve is then ``h^1`` of
+        Poole et al., and ``W^1`` makes ``h^2``).
+    final_activation : also measure ``phi(h^L)`` (a hidden representation) as a last column.
 
     Returns
     -------
-    lengths : ``(K, L + 1)``: input, then each ``h^l``.
-    curvature : ``(K, L + 1)`` arc-length-weighted mean curvature, or None.
+    lengths : ``(K, L + 1)`` (``L + 2`` with ``final_activation``): input, then each ``h^l``.
+    curvature : same shape, arc-length-weighted mean curvature, or None.
     """
     from depthlab.theory.meanfield import derivatives
 
@@ -535,18 +540,25 @@ def mlp_lengths(
     lens.append(L)
     curv.append(C)
     hcur = x
+
+    def act(h, v, a):
+        f, d1, d2 = (t.to(h) for t in derivatives(activation, h, 2))
+        if a is not None:
+            a = d2 * v * v + d1 * a
+        return f, d1 * v, a
+
     for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
-        if i > 0:
-            f, d1, d2 = derivatives(activation, hcur, 2)
-            f, d1, d2 = f.to(w), d1.to(w), d2.to(w)
-            if a is not None:
-                a = d2 * v * v + d1 * a
-            v = d1 * v
-            hcur = f
+        if i > 0 or first_activation:
+            hcur, v, a = act(hcur, v, a)
         hcur = torch.bmm(hcur, w.transpose(1, 2)) + b[:, None, :]
         v = torch.bmm(v, w.transpose(1, 2))
         if a is not None:
             a = torch.bmm(a, w.transpose(1, 2))
+        L, C = measure(v, a)
+        lens.append(L)
+        curv.append(C)
+    if final_activation:
+        hcur, v, a = act(hcur, v, a)
         L, C = measure(v, a)
         lens.append(L)
         curv.append(C)
