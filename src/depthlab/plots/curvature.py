@@ -88,7 +88,8 @@ def plot_phase_diagram(grid: pd.DataFrame, run_dir) -> dict[str, str]:
         lz = np.log(z)
         lim = float(np.nanmax(np.abs(lz))) or 1.0
         im = ax.pcolormesh(sw, sb, lz, cmap="RdBu_r", vmin=-lim, vmax=lim, shading="nearest")
-        ax.contour(sw, sb, chi, levels=[1.0], colors="k", linewidths=2)
+        if len(sw) >= 2 and len(sb) >= 2 and chi.min() < 1 < chi.max():
+            ax.contour(sw, sb, chi, levels=[1.0], colors="k", linewidths=2)
         fig.colorbar(im, ax=ax)
         ax.set_xlabel("sigma_w^2")
         ax.set_ylabel("sigma_b^2")
