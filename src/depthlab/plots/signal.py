@@ -17,7 +17,8 @@ def plot_init_mean(
     for i, (scheme, g) in enumerate(table.groupby("scheme", sort=False)):
         color = f"C{i}"
         ax.semilogy(g["depth"], g["mean_m"], "-", color=color, lw=1.5, label=scheme)
-        lo = np.maximum(g["mean_m"] - 2 * g["mean_m_se"], 1e-300)
+        # a lower band edge at or below zero would paint a column down the log axis: floor it
+        lo = np.maximum(g["mean_m"] - 2 * g["mean_m_se"], g["mean_m"] / 10)
         ax.fill_between(g["depth"], lo, g["mean_m"] + 2 * g["mean_m_se"], color=color, alpha=0.15)
         ax.semilogy(g["depth"], g["predicted"], ":", color=color, lw=1)
     fit_max = int(table[table["in_fit"]]["depth"].max())
