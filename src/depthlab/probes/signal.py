@@ -49,9 +49,9 @@ from depthlab.init import (
     scheme_variance,
 )
 from depthlab.nets.activations import ACTIVATIONS, activation_fn
+from depthlab.theory.signal import GAUSSIAN_SCHEMES
 from depthlab.walk import weight_layers
 
-GAUSSIAN_SCHEMES = ("he_normal", "lecun_normal", "xavier_normal", "custom")
 ENGINES = ("auto", "gaussian", "weights")
 
 
