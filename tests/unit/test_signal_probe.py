@@ -90,6 +90,9 @@ def test_result_frame_and_repr():
     assert {"mean_m", "second_m", "var_log_m", "jac_kurtosis"} <= set(df.columns)
     assert "E[M_d]/M_0" in repr(r)
     assert r.layer_var.shape == (20,) and r.layer_var_log.shape == (20,)
+    upto = r.layer_var_log_upto
+    assert upto.shape == (3,) and upto[0] == 0 and upto[1] == 0
+    torch.testing.assert_close(upto[-1], r.layer_var_log.mean())
 
 
 def test_bad_arguments_are_named():

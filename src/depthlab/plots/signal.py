@@ -17,7 +17,8 @@ def plot_init_mean(
     for i, (scheme, g) in enumerate(table.groupby("scheme", sort=False)):
         color = f"C{i}"
         ax.semilogy(g["depth"], g["mean_m"], "-", color=color, lw=1.5, label=scheme)
-        lo = np.maximum(g["mean_m"] - 2 * g["mean_m_se"], 1e-300)
+        # a lower band edge at or below zero would paint a column down the log axis: floor it
+        lo = np.maximum(g["mean_m"] - 2 * g["mean_m_se"], g["mean_m"] / 10)
         ax.fill_between(g["depth"], lo, g["mean_m"] + 2 * g["mean_m_se"], color=color, alpha=0.15)
         ax.semilogy(g["depth"], g["predicted"], ":", color=color, lw=1)
     fit_max = int(table[table["in_fit"]]["depth"].max())
@@ -53,7 +54,7 @@ def plot_init_mean(
 
 def plot_init_variance(df: pd.DataFrame, run_dir) -> dict[str, str]:
     """log E[M_d^2]/M_0^2 and log(Jacobian kurtosis / 3) against beta and against the prediction."""
-    fig, axes = new_figure(ncols=3, width=4.6)
+    fig, axes = new_figure(ncols=4, width=4.4)
     markers = dict(zip(sorted(df["family"].unique()), "osD^vP*", strict=False))
     b = np.linspace(0, df["beta"].max() * 1.05, 50)
     for fam, g in df.groupby("family"):
@@ -80,6 +81,22 @@ def plot_init_variance(df: pd.DataFrame, run_dir) -> dict[str, str]:
     axes[0, 1].set_ylabel("measured log E[M_d²]/M_0² (±2 SE)")
     axes[0, 2].set_xlabel("log Π_{hidden below}(1 + 5/n_j)")
     axes[0, 2].set_ylabel("measured log(E[Z⁴]/E[Z²]² / 3)")
+    ax = axes[0, 3]
+    for fam, g in df.groupby("family"):
+        ax.plot(
+            g["beta"], np.log(g["var_m"]), markers[fam], label=f"{fam}: log Var(M_d)", alpha=0.8
+        )
+    order = df.sort_values("beta")
+    ax.plot(
+        order["beta"],
+        np.log(np.expm1(order["log_second_pred"])),
+        "k.",
+        ms=4,
+        label="theory: log(Π(1 + 5/n_j) − 1)",
+    )
+    ax.set_xlabel("β = Σ 1/n_j")
+    ax.set_ylabel("log Var(M_d) / M_0²")
+    ax.set_title("log Var(M_d) vs β")
     for ax in axes.flat:
         ax.legend(fontsize=7)
     return {"variance_vs_beta": save_figure(fig, run_dir, "variance_vs_beta")}

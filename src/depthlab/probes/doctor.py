@@ -145,7 +145,7 @@ class Diagnosis:
         """A few lines of plain text: the verdict, beta, the drift and each finding."""
         lines = [
             f"verdict: {self.verdict}",
-            f"beta = {self.beta:.4g} (narrowest hidden layer: {self.narrowest} of width "
+            f"beta = {self.beta:.4g} (narrowest hidden layer: {self.narrowest!r} of width "
             f"{self.narrowest_width}, {self.narrowest_share:.0%} of beta); predicted "
             f"E[M_d]/M_0 = {self.mean_drift:.3g}, E[M_d^2]/M_0^2 ≈ {math.exp(self.log_second_moment):.3g}",
         ]

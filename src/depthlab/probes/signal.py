@@ -49,9 +49,9 @@ from depthlab.init import (
     scheme_variance,
 )
 from depthlab.nets.activations import ACTIVATIONS, activation_fn
+from depthlab.theory.signal import GAUSSIAN_SCHEMES
 from depthlab.walk import weight_layers
 
-GAUSSIAN_SCHEMES = ("he_normal", "lecun_normal", "xavier_normal", "custom")
 ENGINES = ("auto", "gaussian", "weights")
 
 
@@ -141,6 +141,19 @@ class SignalMoments:
         r = torch.log(self.ratio[:, 1:])
         return r.var(1, unbiased=False) if r.shape[1] > 1 else torch.zeros_like(r[:, 0])
 
+    @property
+    def layer_var_log_upto(self) -> torch.Tensor:
+        """``(d + 1,)``: mean over inits of the variance of ``log M_i`` over layers ``i = 1..j``.
+
+        The FM2 statistic of Hanin & Rolnick's Thm 2 read at every depth ``j`` (0 for ``j <= 1``).
+        """
+        lg = torch.log(self.ratio[:, 1:])  # (K, d)
+        d = lg.shape[1]
+        cnt = torch.arange(1, d + 1, dtype=lg.dtype, device=lg.device)
+        mean = lg.cumsum(1) / cnt
+        var = (lg.square().cumsum(1) / cnt - mean.square()).clamp_min(0).nanmean(0)
+        return torch.cat([var.new_zeros(1), var])
+
     # ---- Jacobian entries, each (d,) ------------------------------------------------------
     @property
     def jac_second(self) -> torch.Tensor | None:
@@ -177,6 +190,7 @@ class SignalMoments:
             "second_m_se": self.second_se.tolist(),
             "var_m": self.var.tolist(),
             "var_log_m": self.log_var.tolist(),
+            "layer_var_log_upto": self.layer_var_log_upto.tolist(),
         }
         nan = [math.nan]
         for key, val in (
