@@ -170,3 +170,15 @@ def test_clear_errors():
         trajectory.length(net, trajectory.great_circle(e, torch.tensor([0.0, 1.0])), method="exact")
     with pytest.raises(ValueError, match="method"):
         trajectory.length(net, trajectory.segment(e, -e), method="fast")
+
+
+def test_float32_model_gets_float64_curvature_and_is_left_float32():
+    net = nets.mlp([3, 16, 2], activation="tanh")
+    e0, e1 = torch.eye(3)[:2]
+    res = trajectory.length(net, trajectory.great_circle(e0, e1, radius=3.0), curvature=True)
+    assert abs(res.curvature[0, 0] - 1 / 3) < 1e-9
+    assert next(net.parameters()).dtype == torch.float32
+    ref = trajectory.length(
+        net.to(F64), trajectory.great_circle(e0, e1, radius=3.0), curvature=True
+    )
+    np.testing.assert_allclose(res.curvature, ref.curvature, rtol=1e-6)
