@@ -500,6 +500,7 @@ def mlp_lengths(
     curvature: bool = False,
     first_activation: bool = False,
     final_activation: bool = False,
+    post_activation: bool = False,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Lengths of one curve through K random MLPs at once (stacked weights, batched matmul).
 
@@ -517,6 +518,7 @@ def mlp_lengths(
     first_activation : apply ``phi`` to the curve before ``W^1`` (the curve is then ``h^1`` of
         Poole et al., and ``W^1`` makes ``h^2``).
     final_activation : also measure ``phi(h^L)`` (a hidden representation) as a last column.
+    post_activation : measure ``phi(h^l)`` instead of ``h^l`` in every column but the input.
 
     Returns
     -------
@@ -562,7 +564,7 @@ def mlp_lengths(
         v = torch.bmm(v, w.transpose(1, 2))
         if a is not None:
             a = torch.bmm(a, w.transpose(1, 2))
-        L, C = measure(v, a)
+        L, C = measure(*act(hcur, v, a)[1:]) if post_activation else measure(v, a)
         lens.append(L)
         curv.append(C)
     if final_activation:
