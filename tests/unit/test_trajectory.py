@@ -170,3 +170,29 @@ def test_clear_errors():
         trajectory.length(net, trajectory.great_circle(e, torch.tensor([0.0, 1.0])), method="exact")
     with pytest.raises(ValueError, match="method"):
         trajectory.length(net, trajectory.segment(e, -e), method="fast")
+
+
+def test_float32_model_gets_float64_curvature_and_is_left_float32():
+    net = nets.mlp([3, 16, 2], activation="tanh")
+    e0, e1 = torch.eye(3)[:2]
+    res = trajectory.length(net, trajectory.great_circle(e0, e1, radius=3.0), curvature=True)
+    assert abs(res.curvature[0, 0] - 1 / 3) < 1e-9
+    assert next(net.parameters()).dtype == torch.float32
+    ref = trajectory.length(
+        net.to(F64), trajectory.great_circle(e0, e1, radius=3.0), curvature=True
+    )
+    np.testing.assert_allclose(res.curvature, ref.curvature, rtol=1e-6)
+
+
+def test_mlp_lengths_post_activation_equals_final_activation_of_each_prefix():
+    g = torch.Generator().manual_seed(5)
+    ws = [
+        torch.randn(2, 6, 4, generator=g, dtype=F64),
+        torch.randn(2, 6, 6, generator=g, dtype=F64),
+    ]
+    bs = [torch.randn(2, 6, generator=g, dtype=F64) for _ in ws]
+    c = trajectory.great_circle(*torch.eye(4, dtype=F64)[:2])
+    post, _ = trajectory.mlp_lengths(ws, bs, torch.tanh, c, n=256, post_activation=True)
+    for d in (1, 2):
+        ref, _ = trajectory.mlp_lengths(ws[:d], bs[:d], torch.tanh, c, n=256, final_activation=True)
+        np.testing.assert_allclose(post[:, d], ref[:, -1], rtol=1e-12)

@@ -92,14 +92,14 @@ class LengthDepthConfig(ExperimentConfig):
     depth: int = Field(20, ge=3, le=60, description="layers after the circle's layer")
     sigma_ws: list[float] = Field(default=[1.3, 2.5, 4.0], description="weight std sigma_w")
     sigma_b: float = Field(0.3, ge=0)
-    seeds: int = Field(2, ge=1, description="random nets per sigma_w")
+    seeds: int = Field(1, ge=1, description="random nets per sigma_w")
     n_points: int = Field(256, ge=16, description="samples on the circle")
     tolerance: float = Field(
         0.03, gt=0, description="relative tolerance on the per-layer ratio vs sqrt(chi_1)"
     )
     pca_layers: list[int] = Field(default=[0, 2, 5, 10])
 
-    _quick_overrides = {"width": 200, "depth": 12, "seeds": 1, "n_points": 128}
+    _quick_overrides = {"width": 200, "depth": 12, "n_points": 128}
 
 
 @register
@@ -317,15 +317,15 @@ class CurveLengthWidth:
         ws, bs = _stacked_mlp(
             [config.input_dim] + [w] * max_depth, config.seeds, sw2, sb2, gen, ctx.dtype, ctx.device
         )
-        # post-activation length after every layer: run depth d as the first d layers
-        for d in ctx.progress.track(range(1, max_depth + 1), "deep depths"):
-            lens, _ = tj.mlp_lengths(
-                ws[:d], bs[:d], torch.tanh, circle, n=config.n_points, final_activation=True
-            )
-            rows += [
-                {"kind": "deep", "neurons": d * w, "depth": d, "seed": s, "length": lens[s, -1]}
-                for s in range(config.seeds)
-            ]
+        # post-activation length after every layer d = the deep net with d hidden layers
+        lens, _ = tj.mlp_lengths(
+            ws, bs, torch.tanh, circle, n=config.n_points, post_activation=True
+        )
+        rows += [
+            {"kind": "deep", "neurons": d * w, "depth": d, "seed": s, "length": lens[s, d]}
+            for d in range(1, max_depth + 1)
+            for s in range(config.seeds)
+        ]
         table = pd.DataFrame(rows)
         g = table.groupby(["kind", "neurons", "depth"])["length"].mean().reset_index()
         sh, dp = g[g.kind == "shallow"], g[g.kind == "deep"]
@@ -536,8 +536,8 @@ class PhaseDiagram:
 class ReluHeConfig(ExperimentConfig):
     width: int = Field(100, ge=4)
     depth: int = Field(20, ge=2)
-    nets: int = Field(400, ge=10)
-    n_points: int = Field(512, ge=16)
+    nets: int = Field(200, ge=10)
+    n_points: int = Field(256, ge=16)
     tolerance: float = Field(
         0.15, gt=0, description="allowed |E[length ratio] - 1| at the last layer"
     )

@@ -83,10 +83,11 @@ class Curve:
             v = self.vertices.flatten(1).to(torch.float64)
             return float((v[1:] - v[:-1]).norm(dim=1).sum())
         t = (torch.arange(4096, dtype=torch.float64) + 0.5) / 4096
-        return float(self.velocity(t).flatten(1).norm(dim=1).mean())
+        return float(self.velocity(t).flatten(1).double().norm(dim=1).mean())
 
 
 def _polyline_fn(v: torch.Tensor):
+    v = v.detach().to(torch.float64)  # points in float64; cast to the model's dtype on use
     k = v.shape[0] - 1  # number of edges
 
     def fn(t: torch.Tensor):
@@ -107,6 +108,7 @@ def great_circle(u0: torch.Tensor, u1: torch.Tensor, radius: float = 1.0) -> Cur
     """
     if u0.shape != u1.shape:
         raise ValueError(f"u0 and u1 must have one shape, got {tuple(u0.shape)}, {tuple(u1.shape)}")
+    u0, u1 = u0.detach().to(torch.float64), u1.detach().to(torch.float64)  # points in float64
     e0 = u0 / u0.norm()
     w = u1 - (u1 * e0).sum() * e0
     if float(w.norm()) <= 1e-10 * float(u1.norm()):
@@ -437,7 +439,8 @@ def length(
         ``"adaptive"``.
     tol : adaptive only: relative change between two successive doublings at which to stop.
     n0, max_points : adaptive only: first and largest number of samples per curve.
-    curvature : adaptive only: also measure the mean curvature (needs a smooth model).
+    curvature : adaptive only: also measure the mean curvature (needs a smooth model); a model
+        that is not float64 is measured through a float64 copy.
     chunk : adaptive only: parameters per forward pass (bounds memory).
 
     Returns
@@ -477,6 +480,11 @@ def length(
             if curvature:
                 raise ValueError("curvature is not defined for piecewise-linear images")
             return _exact(model, curves, names)
+    if curvature and dtype != torch.float64:
+        # a central difference of velocities needs float64; measure a float64 copy instead
+        import copy
+
+        model, dtype = copy.deepcopy(model).to(torch.float64), torch.float64
     return _adaptive(model, curves, names, tol, n0, max_points, curvature, dtype, device, chunk)
 
 
@@ -492,6 +500,7 @@ def mlp_lengths(
     curvature: bool = False,
     first_activation: bool = False,
     final_activation: bool = False,
+    post_activation: bool = False,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Lengths of one curve through K random MLPs at once (stacked weights, batched matmul).
 
@@ -509,6 +518,7 @@ def mlp_lengths(
     first_activation : apply ``phi`` to the curve before ``W^1`` (the curve is then ``h^1`` of
         Poole et al., and ``W^1`` makes ``h^2``).
     final_activation : also measure ``phi(h^L)`` (a hidden representation) as a last column.
+    post_activation : measure ``phi(h^l)`` instead of ``h^l`` in every column but the input.
 
     Returns
     -------
@@ -554,7 +564,7 @@ def mlp_lengths(
         v = torch.bmm(v, w.transpose(1, 2))
         if a is not None:
             a = torch.bmm(a, w.transpose(1, 2))
-        L, C = measure(v, a)
+        L, C = measure(*act(hcur, v, a)[1:]) if post_activation else measure(v, a)
         lens.append(L)
         curv.append(C)
     if final_activation:
