@@ -131,14 +131,21 @@ def locate_nonfinite(model: nn.Module, x: torch.Tensor) -> NonFiniteLayer | None
 
 
 def raise_nonfinite(
-    model: nn.Module, x: torch.Tensor, value: str, step: int | None = None, where: str = "loss"
+    model: nn.Module,
+    x: torch.Tensor,
+    value: str,
+    step: int | None = None,
+    where: str = "loss",
+    epoch: int | None = None,
 ) -> None:
     """Raise :class:`NonFiniteError` for a non-finite ``where`` (e.g. the loss), naming the cause.
 
     The message says the step, then the first non-finite parameter if any, else the first layer
     whose output went non-finite on ``x``.
     """
-    at = f" at step {step}" if step is not None else ""
+    when = [f"epoch {epoch}"] if epoch is not None else []
+    when += [f"step {step}"] if step is not None else []
+    at = f" at {', '.join(when)}" if when else ""
     parts = [f"{where} became {value}{at}"]
     bad_param = first_nonfinite_parameter(model)
     if bad_param is not None:
@@ -148,5 +155,5 @@ def raise_nonfinite(
         if layer is not None:
             parts.append(str(layer))
         else:
-            parts.append("every layer's output is finite (the loss itself overflowed)")
+            parts.append("every layer's output is finite (check the targets and the loss)")
     raise NonFiniteError("; ".join(parts))

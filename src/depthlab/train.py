@@ -177,11 +177,7 @@ def fit(
                 from depthlab.numerics import raise_nonfinite
 
                 raise_nonfinite(
-                    model,
-                    x_tr[idx],
-                    str(float(loss.detach())),
-                    step,
-                    where=f"training loss (epoch {epoch})",
+                    model, x_tr[idx], str(float(loss.detach())), step, "training loss", epoch
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()

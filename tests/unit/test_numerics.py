@@ -71,7 +71,7 @@ def test_training_that_diverges_names_step_and_parameter():
     with pytest.raises(FloatingPointError) as err:
         fit(model, data, cfg, generator=g)
     msg = str(err.value)
-    assert "at step" in msg and ("parameter" in msg or "layer" in msg or "overflowed" in msg)
+    assert ", step " in msg and ("parameter" in msg or "layer" in msg or "overflowed" in msg)
 
 
 def test_checkpoints_load_weights_only(tmp_path):

@@ -186,3 +186,16 @@ def test_sweep_on_local_processes_equals_serial(tmp_path):
     a = read_table(tmp_path / "serial").drop(columns="wall_s")
     b = read_table(tmp_path / "local").drop(columns="wall_s")
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_cells_setting_different_keys_still_give_one_parquet_schema(tmp_path):
+    # Each case sets a different key: the other key's column is a typed null in that cell.
+    s = parse_spec({"experiment": "toy", "cases": [{"depth": 3}, {"width": 2}], "seeds": 1})
+    run_sweep(s, tmp_path, backend="serial")
+    direct = pd.read_parquet(tmp_path / "table").sort_values("cell").reset_index(drop=True)
+    assert len(direct) == 2
+    assert sorted(direct["depth"].dropna().tolist()) == [3]
+    assert sorted(direct["width"].dropna().tolist()) == [2]
+    assert str(direct["depth"].dtype) == "Int64"
+    norms = pd.read_parquet(tmp_path / "tables" / "norms")
+    assert len(norms) == 3 + 2  # depth rows: 3 for {depth: 3}, default 2 for {width: 2}

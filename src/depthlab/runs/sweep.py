@@ -124,6 +124,7 @@ class Cell:
     quick: bool
     device: str
     columns: dict[str, Any]  # swept values as table columns (typed consistently across cells)
+    dtypes: dict[str, str] = field(default_factory=dict)  # pandas dtype of each swept column
 
 
 @dataclass(frozen=True)
@@ -235,17 +236,21 @@ def cell_key(experiment: str, config: dict[str, Any], seed: int, quick: bool) ->
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _column_encoder(values: list[Any]) -> Callable[[Any], Any]:
-    """One consistent Parquet type per swept key: bool, int, float, str, or JSON text."""
+def _column_encoder(values: list[Any]) -> tuple[Callable[[Any], Any], str]:
+    """One consistent Parquet type per swept key: bool, int, float, str, or JSON text.
+
+    Returns the encoder and the pandas dtype the column is written with (nullable, so a cell that
+    does not set the key writes a typed null, and every file of the dataset has one schema).
+    """
     if all(isinstance(v, bool) for v in values):
-        return bool
+        return bool, "boolean"
     if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        return int
+        return int, "Int64"
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        return float
+        return float, "float64"
     if all(isinstance(v, str) for v in values):
-        return str
-    return lambda v: json.dumps(v, sort_keys=True, default=str)
+        return str, "string"
+    return (lambda v: json.dumps(v, sort_keys=True, default=str)), "string"
 
 
 def plan(spec: SweepSpec) -> list[Cell]:
@@ -269,7 +274,9 @@ def plan(spec: SweepSpec) -> list[Cell]:
     cases = spec.cases or [{}]
     swept: list[dict[str, Any]] = [{**case, **combo} for case in cases for combo in combos]
     swept_keys = list(dict.fromkeys(k for s in swept for k in s))
-    encoders = {k: _column_encoder([s[k] for s in swept if k in s]) for k in swept_keys}
+    coders = {k: _column_encoder([s[k] for s in swept if k in s]) for k in swept_keys}
+    encoders = {k: fn for k, (fn, _) in coders.items()}
+    dtypes = {k: dtype for k, (_, dtype) in coders.items()}
     cells: dict[str, Cell] = {}
     for values in swept:
         overrides = {**spec.fixed, **values}
@@ -284,7 +291,9 @@ def plan(spec: SweepSpec) -> list[Cell]:
             key = cell_key(spec.experiment, resolved, seed, spec.quick)
             cells.setdefault(
                 key,
-                Cell(key, spec.experiment, overrides, seed, spec.quick, spec.device, columns),
+                Cell(
+                    key, spec.experiment, overrides, seed, spec.quick, spec.device, columns, dtypes
+                ),
             )
     return list(cells.values())
 
@@ -341,8 +350,22 @@ def run_cell(cell: Cell, out: str) -> CellOutcome:
     return CellOutcome(cell.key, "done", time.perf_counter() - t0)
 
 
-def _cell_frame(cell: Cell) -> dict[str, Any]:
-    return {"cell": cell.key, "experiment": cell.experiment, "seed": cell.seed, **cell.columns}
+def _cell_frame(cell: Cell, n: int = 1) -> pd.DataFrame:
+    """The cell's identifying columns, ``n`` rows, with the same dtypes in every cell."""
+    cols: dict[str, Any] = {
+        "cell": pd.array([cell.key] * n, dtype="string"),
+        "experiment": pd.array([cell.experiment] * n, dtype="string"),
+        "seed": pd.array([cell.seed] * n, dtype="int64"),
+    }
+    for k, v in cell.columns.items():
+        cols[k] = pd.array([v] * n, dtype=cell.dtypes.get(k, "string"))
+    return pd.DataFrame(cols)
+
+
+def _fix_null_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """All-None object columns would be written as Parquet ``null``; write them as float64."""
+    null = [c for c in frame.columns if frame[c].dtype == object and frame[c].isna().all()]
+    return frame.astype({c: "float64" for c in null}) if null else frame
 
 
 def write_parts(out: Path, cell: Cell) -> None:
@@ -350,20 +373,21 @@ def write_parts(out: Path, cell: Cell) -> None:
     from depthlab.runs.store import load_result
 
     res = load_result(cell_dir(out, cell.key))
-    row = _cell_frame(cell)
-    row["wall_s"] = float(res.meta.get("wall_s", float("nan")))
-    for k, v in res.metrics.items():
-        row[f"metric.{k}"] = v
-    for c in res.claims:
-        row[f"verdict.{c.id}"] = c.verdict
     for name, frame in res.tables.items():
-        prefix = pd.DataFrame({k: [v] * len(frame) for k, v in _cell_frame(cell).items()})
+        prefix = _cell_frame(cell, len(frame))
         clash = [c for c in frame.columns if c in prefix.columns]
-        frame = frame.rename(columns={c: f"{name}.{c}" for c in clash})
+        frame = _fix_null_columns(frame.rename(columns={c: f"{name}.{c}" for c in clash}))
         part = pd.concat([prefix, frame.reset_index(drop=True)], axis=1)
         atomic_write_parquet(Path(out) / "tables" / name / f"cell-{cell.key}.parquet", part)
+    row = _cell_frame(cell)
+    row["wall_s"] = pd.array([float(res.meta.get("wall_s", float("nan")))], dtype="float64")
+    for k, v in res.metrics.items():
+        numeric = isinstance(v, (int, float)) and not isinstance(v, bool)
+        row[f"metric.{k}"] = pd.array([v], dtype="float64" if numeric else "string")
+    for c in res.claims:
+        row[f"verdict.{c.id}"] = pd.array([c.verdict], dtype="string")
     # The headline row goes last: its presence means every part of this cell is written.
-    atomic_write_parquet(Path(out) / "table" / f"cell-{cell.key}.parquet", pd.DataFrame([row]))
+    atomic_write_parquet(Path(out) / "table" / f"cell-{cell.key}.parquet", row)
 
 
 # ----------------------------------------------------------------------------- the sweep
