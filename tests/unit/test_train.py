@@ -62,7 +62,7 @@ def test_logit_matching_loss_fits_teacher_logits():
 
 def test_nan_loss_raises_naming_the_step():
     ds, m = _setup()
-    with pytest.raises(FloatingPointError, match=r"epoch 1\).*step 0"):
+    with pytest.raises(FloatingPointError, match="epoch 1, step 0"):
         fit(
             m,
             ds,
