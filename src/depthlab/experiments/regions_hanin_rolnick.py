@@ -347,11 +347,11 @@ class Regions2DConfig(ExperimentConfig):
     data: Literal["mnist1d", "gaussian"] = "mnist1d"
 
     _quick_overrides = {
-        "total_units": 48,
-        "epochs": 2,
+        "total_units": 36,
+        "epochs": 1,
         "sweep_units": [12, 24, 48],
         "sweep_depths": [1, 2],
-        "grid": 60,
+        "grid": 40,
     }
 
 
