@@ -153,9 +153,7 @@ def count_1d(model: nn.Module, start: torch.Tensor, end: torch.Tensor) -> Region
     )
 
 
-def count_1d_batch(
-    model: nn.Module, starts: torch.Tensor, ends: torch.Tensor, *, progress=None
-) -> Regions1DBatch:
+def count_1d_batch(model: nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> Regions1DBatch:
     """Exact region counts along many segments ``starts[s] -> ends[s]``, (S, *input_shape).
 
     All segments are traced together (in memory-bounded chunks), so this is the fast path for
