@@ -627,15 +627,14 @@ def _split_rows(
     v2 = torch.stack([validr, crossing], 2).reshape(-1, 2 * m)
     keep_p = v2 & (s2 >= 0)  # crossings carry s2 = 0 and go to both sides
     keep_m = v2 & (s2 <= 0)
-    plus, n_plus = _compact(seq, keep_p)
-    minus, n_minus = _compact(seq, keep_m)
-    width = max(plus.shape[1], minus.shape[1])
-    faces.widen(width, -1)
-    mm = faces.buf.shape[1]
-    faces.buf[r] = torch.nn.functional.pad(plus, (0, mm - plus.shape[1]), value=-1)
-    nv.buf[r] = n_plus
-    faces.append(torch.nn.functional.pad(minus, (0, mm - minus.shape[1]), value=-1))
-    nv.append(n_minus)
+    n_cut = seq.shape[0]
+    both, n_both = _compact(torch.cat([seq, seq]), torch.cat([keep_p, keep_m]))
+    faces.widen(both.shape[1], -1)
+    both = torch.nn.functional.pad(both, (0, faces.buf.shape[1] - both.shape[1]), value=-1)
+    faces.buf[r] = both[:n_cut]  # + side keeps the row
+    nv.buf[r] = n_both[:n_cut]
+    faces.append(both[n_cut:])  # - side is a new row
+    nv.append(n_both[n_cut:])
     cand.append(cand.buf[r])
     if codes is not None:
         old = codes.buf[r]  # advanced indexing copies
