@@ -46,6 +46,7 @@ API
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -117,7 +118,8 @@ class Prepared:
     sites: list[tuple[str, nn.Module]]
     names: dict[str, nn.Module]
     first: str | None = None  # name of an affine first layer fed the raw input (foldable)
-    max_units: int = 1  # largest per-sample size of any layer output (bounds memory per point)
+    max_units: int = 1  # largest per-sample size of the input or any layer output
+    max_hidden: int = 1  # largest per-sample size of any layer output
 
 
 def _model_device(model: nn.Module, fallback: torch.device) -> torch.device:
@@ -173,7 +175,9 @@ def prepare(model: nn.Module, example: torch.Tensor) -> Prepared:
     if called and raw[0] and called[0][0] and isinstance(called[0][1], _FOLDABLE):
         if sum(m is called[0][1] for _, m in called) == 1:  # called once, on the raw input
             first = called[0][0]
-    return Prepared(net, tuple(example.shape), device, sites, names, first, max(sizes))
+    return Prepared(
+        net, tuple(example.shape), device, sites, names, first, max(sizes), max(sizes[1:] or [1])
+    )
 
 
 _FOLDABLE = (nn.Linear, nn.Conv1d, nn.Conv2d)
@@ -662,9 +666,16 @@ def trace_segments(
     b = ends.detach().to(device=prep.device, dtype=torch.float64)
     n_seg = a.shape[0]
     leaves = flat_sequential(prep.net)
-    chunk = max(1, chunk_elements // (64 * prep.max_units))
     if any(isinstance(m, POOL_LAYERS) for _, m in prep.sites):
         leaves = None  # max-pool ties need the pattern clean-up of the general path
+    # memory per segment: ~64 points of the widest layer (the one-pass path forms inputs only at
+    # the two endpoints)
+    if leaves is not None and not patterns:
+        per = max(prep.max_hidden, math.prod(a.shape[1:]) // 32)
+        budget = min(chunk_elements, 2**21)  # smaller chunks stay in cache: measured ~2x faster
+    else:
+        per, budget = prep.max_units, chunk_elements
+    chunk = max(1, budget // (64 * per))
     segs, ts, outs, pats = [], [], [], []
     for lo in range(0, n_seg, chunk):
         if leaves is not None and not patterns:

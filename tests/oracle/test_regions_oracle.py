@@ -91,3 +91,40 @@ def test_count_1d_matches_regioncam_1d():
         mid = 0.5 * (pts[0] + pts[1])
         a, b = mid + float(start) * d, mid + float(end) * d
         assert regions.count_1d(model, a, b).n_regions == rc.num_edges
+
+
+def test_count_2d_leaky_relu_matches_regioncam():
+    g = torch.Generator().manual_seed(9)
+    model = initialize(mlp([2, 16, 16, 1], activation="leaky_relu"), "he_normal", g, sigma_b2=0.01)
+    rc = regioncam.Regioncam(1.0)
+    lins = [m for m in model if isinstance(m, torch.nn.Linear)]
+    for i, lin in enumerate(lins):
+        rc.linear(
+            lin.weight.detach().numpy().T.astype(np.float32).copy(),
+            lin.bias.detach().numpy().astype(np.float32),
+        )
+        if i < len(lins) - 1:
+            rc.leaky_relu(0.01)
+    assert regions.count_2d(model).n_regions == rc.num_faces
+
+
+@pytest.mark.parametrize("activation", ["hardtanh", "abs", "leaky_relu"])
+def test_count_2d_other_kinks_tile_and_match_patterns(activation):
+    from depthlab.nets import residual_mlp
+
+    g = torch.Generator().manual_seed(3)
+    model = initialize(
+        residual_mlp(2, 8, 1, depth=2, eta=0.7, activation=activation),
+        "he_normal",
+        g,
+        sigma_b2=0.01,
+    )
+    r = regions.count_2d(model, window=(-2, 2, -2, 2))
+    assert float(r.areas.sum()) == pytest.approx(16.0, rel=1e-9)
+    assert torch.equal(pl.activation_patterns(model, r.centroids).flat(), r.patterns.long())
+    assert r.euler_characteristic() == 1
+    # the 1-D count along the window's diagonal equals the regions the 2-D map crosses there
+    r1 = regions.count_1d(model, torch.tensor([-2.0, -2.0]), torch.tensor([2.0, 2.0]))
+    t = torch.linspace(0, 1, 100001, dtype=torch.float64)
+    p = pl.activation_patterns(model, torch.stack([4 * t - 2, 4 * t - 2], 1)).flat()
+    assert r1.n_regions == int((p[1:] != p[:-1]).any(1).sum()) + 1

@@ -123,7 +123,7 @@ class RegionsDensity:
     def run(self, config: DensityConfig, ctx: RunContext) -> Result:
         x, *_ = _inputs(config.data, ctx.seed)
         a, b = regions.segments_through(x, config.n_segments, ctx.generator(1))
-        rows, breaks = [], []
+        rows, breaks, curve = [], [], []
         jobs = [
             (d, n, s)
             for d in config.depths
@@ -149,8 +149,13 @@ class RegionsDensity:
                     }
                 )
             if s == 0 and n_tot == config.total_units[-1]:
+                label = f"depth {depth}, N={width * depth}"
                 for t in res.trace.breakpoints(0).cpu().tolist():
-                    breaks.append({"series": f"depth {depth}, N={width * depth}", "t": t})
+                    breaks.append({"series": label, "t": t})
+                first = res.trace.segment == 0  # the exact output (logit 0) along segment 0
+                y0 = res.trace.outputs["output"][first, 0].cpu().tolist()
+                for t, y in zip(res.trace.t[first].cpu().tolist(), y0, strict=True):
+                    curve.append({"series": label, "t": t, "y": y})
         df = pd.DataFrame(rows)
         summary = (
             df.groupby(["depth", "N"])
@@ -219,11 +224,11 @@ class RegionsDensity:
         bdf = pd.DataFrame(breaks, columns=["series", "t"])
         if len(bdf):
             figures |= plot_breakpoints_1d(
-                pd.DataFrame(columns=["series", "t", "y"]),
+                pd.DataFrame(curve, columns=["series", "t", "y"]),
                 bdf,
                 ctx.out_dir,
                 "breakpoints_1d",
-                "exact breakpoints along one data line (largest N)",
+                "output logit 0 (exact, piecewise linear) and breakpoints along one data line",
             )
         return Result(
             self.name,
@@ -342,11 +347,11 @@ class Regions2DConfig(ExperimentConfig):
     data: Literal["mnist1d", "gaussian"] = "mnist1d"
 
     _quick_overrides = {
-        "total_units": 48,
-        "epochs": 2,
+        "total_units": 36,
+        "epochs": 1,
         "sweep_units": [12, 24, 48],
         "sweep_depths": [1, 2],
-        "grid": 60,
+        "grid": 40,
     }
 
 

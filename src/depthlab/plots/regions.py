@@ -95,6 +95,8 @@ def plot_breakpoints_1d(
         c = curve[curve["series"] == s]
         if len(c):
             ax.plot(c["t"], c["y"], lw=0.8)
+        else:
+            ax.set_yticks([])
         b = breaks[breaks["series"] == s]["t"].to_numpy()
         ax.vlines(b, 0, 1, transform=ax.get_xaxis_transform(), colors="C3", lw=0.4, alpha=0.7)
         ax.set_ylabel(str(s), fontsize=8)

@@ -153,9 +153,7 @@ def count_1d(model: nn.Module, start: torch.Tensor, end: torch.Tensor) -> Region
     )
 
 
-def count_1d_batch(
-    model: nn.Module, starts: torch.Tensor, ends: torch.Tensor, *, progress=None
-) -> Regions1DBatch:
+def count_1d_batch(model: nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> Regions1DBatch:
     """Exact region counts along many segments ``starts[s] -> ends[s]``, (S, *input_shape).
 
     All segments are traced together (in memory-bounded chunks), so this is the fast path for
@@ -502,15 +500,17 @@ def count_2d(
             codes = _Rows(block) if codes is None else _Rows(torch.cat([codes.data, block], 1))
         for c in pl.thresholds(mod):
             tol = eps * max(float((z0 - c).abs().max()), 1e-300)
-            zmin, zmax = _face_range(faces.data, nv.data, zrows.data, c, chunk_elements)
-            cand = _Rows((zmax > tol) & (zmin < -tol))  # (R, U): polygons each unit may cut
+            any_pos, any_neg = _face_sides(faces.data, nv.data, zrows.data, c, tol)
+            # (R, W) int64 bit sets: the units that may cut each polygon
+            cand = _Rows(any_pos & any_neg)
             if codes is not None:
-                codes.buf[: codes.n, col0 : col0 + n_units] += ((zmax > tol) & ~cand.data).to(
-                    torch.int8
-                )
-            del zmin, zmax
+                codes.buf[: codes.n, col0 : col0 + n_units] += _unpack(
+                    any_pos & ~any_neg, n_units
+                ).to(torch.int8)
+            del any_pos, any_neg
             for j in range(n_units):
-                rows = torch.nonzero(cand.data[:, j]).squeeze(1)
+                word, bit = divmod(j, 64)
+                rows = torch.nonzero((cand.data[:, word] >> bit) & 1).squeeze(1)
                 if rows.numel() == 0:
                     continue
                 _split_rows(verts, faces, nv, zrows, codes, cand, rows, j, c, tol, col0 + j)
@@ -538,21 +538,37 @@ def count_2d(
     )
 
 
-def _face_range(
-    f: torch.Tensor, n: torch.Tensor, z: torch.Tensor, c: float, chunk_elements: int
+def _pack(bits: torch.Tensor) -> torch.Tensor:
+    """(N, U) bool -> (N, ceil(U / 64)) int64 bit sets (bit j % 64 of word j // 64)."""
+    n, u = bits.shape
+    w = (u + 63) // 64
+    full = torch.zeros((n, w * 64), dtype=torch.int64, device=bits.device)
+    full[:, :u] = bits.to(torch.int64)
+    shifts = torch.arange(64, dtype=torch.int64, device=bits.device)
+    return (full.view(n, w, 64) << shifts).sum(-1)  # distinct bits: the sum is the OR
+
+
+def _unpack(words: torch.Tensor, u: int) -> torch.Tensor:
+    """(N, W) int64 bit sets -> (N, U) bool."""
+    shifts = torch.arange(64, dtype=torch.int64, device=words.device)
+    return ((words[:, :, None] >> shifts) & 1).view(words.shape[0], -1)[:, :u].bool()
+
+
+def _face_sides(
+    f: torch.Tensor, n: torch.Tensor, z: torch.Tensor, c: float, tol: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per polygon and unit, the min and max of ``z - c`` over its vertices: (R, U) each."""
+    """Per polygon, the bit sets of units with some vertex above ``c + tol`` / below ``c - tol``."""
+    pos = _pack(z - c > tol)  # (V, W)
+    neg = _pack(z - c < -tol)
     r, m = f.shape
-    u = z.shape[1]
-    valid = torch.arange(m, device=f.device)[None, :] < n[:, None]
-    step = max(1, chunk_elements // max(1, m * u))
-    lo_, hi_ = [], []
-    for a in range(0, r, step):
-        vals = z[f[a : a + step].clamp(min=0)] - c  # (chunk, M, U)
-        ok = valid[a : a + step, :, None]
-        lo_.append(torch.where(ok, vals, math.inf).amin(1))
-        hi_.append(torch.where(ok, vals, -math.inf).amax(1))
-    return torch.cat(lo_), torch.cat(hi_)
+    acc_p = torch.zeros((r, pos.shape[1]), dtype=torch.int64, device=f.device)
+    acc_n = torch.zeros_like(acc_p)
+    for k in range(m):
+        ok = (k < n)[:, None]
+        idx = f[:, k].clamp(min=0)
+        acc_p |= torch.where(ok, pos[idx], 0)
+        acc_n |= torch.where(ok, neg[idx], 0)
+    return acc_p, acc_n
 
 
 def _split_rows(
@@ -611,15 +627,14 @@ def _split_rows(
     v2 = torch.stack([validr, crossing], 2).reshape(-1, 2 * m)
     keep_p = v2 & (s2 >= 0)  # crossings carry s2 = 0 and go to both sides
     keep_m = v2 & (s2 <= 0)
-    plus, n_plus = _compact(seq, keep_p)
-    minus, n_minus = _compact(seq, keep_m)
-    width = max(plus.shape[1], minus.shape[1])
-    faces.widen(width, -1)
-    mm = faces.buf.shape[1]
-    faces.buf[r] = torch.nn.functional.pad(plus, (0, mm - plus.shape[1]), value=-1)
-    nv.buf[r] = n_plus
-    faces.append(torch.nn.functional.pad(minus, (0, mm - minus.shape[1]), value=-1))
-    nv.append(n_minus)
+    n_cut = seq.shape[0]
+    both, n_both = _compact(torch.cat([seq, seq]), torch.cat([keep_p, keep_m]))
+    faces.widen(both.shape[1], -1)
+    both = torch.nn.functional.pad(both, (0, faces.buf.shape[1] - both.shape[1]), value=-1)
+    faces.buf[r] = both[:n_cut]  # + side keeps the row
+    nv.buf[r] = n_both[:n_cut]
+    faces.append(both[n_cut:])  # - side is a new row
+    nv.append(n_both[n_cut:])
     cand.append(cand.buf[r])
     if codes is not None:
         old = codes.buf[r]  # advanced indexing copies
