@@ -212,6 +212,7 @@ class LandscapeSkip:
                     "nonconvexity": landscape.nonconvexity(surf),
                     "mean_ratio": float(cmap.ratio.mean()),
                     "lambda_max_center": float(cmap.lambda_max.flatten()[len(cgrid.points()) // 2]),
+                    "ratio_center": float(cmap.ratio.flatten()[len(cgrid.points()) // 2]),
                     "surface_points_per_s": surf.points_per_s,
                 }
             )
