@@ -148,18 +148,20 @@ def cpu_cases(quick: bool) -> list[dict]:
     return cases
 
 
-def gpu_case(quick: bool, compile_: bool) -> dict:
+def gpu_case(
+    quick: bool, compile_: bool, device: str = "cuda", n: int = 10_000, depth: int = 56
+) -> dict:
+    """ResNet-``depth`` over ``n`` CIFAR-shaped images (``device``/``n``/``depth`` for smoke runs)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    from depthlab.nets import resnet56
+    from depthlab.nets import resnet_cifar
 
-    device = torch.device("cuda")
+    device = torch.device(device)
     g = torch.Generator().manual_seed(0)
-    n = 10_000
     x = torch.randn(n, 3, 32, 32, generator=g)  # CPU, as a dataset would be
     y = torch.randint(0, 10, (n,), generator=g)
     torch.manual_seed(0)
-    model = resnet56().to(device).eval()
+    model = resnet_cifar(depth).to(device).eval()
     with FlopCounterMode(display=False) as fc, torch.no_grad():
         model(x[:256].to(device))
     flops_per_point = fc.get_total_flops() / 256 * n
@@ -185,10 +187,9 @@ def gpu_case(quick: bool, compile_: bool) -> dict:
                 ),
             )
         )
-    out = _case(
-        "resnet56 / 10k CIFAR-shaped synthetic", model, x, y, 4, 16 if quick else 64, variants
-    )
-    name = torch.cuda.get_device_name(device)
+    label = f"resnet{depth} / {n} CIFAR-shaped synthetic images"
+    out = _case(label, model, x, y, 4, 16 if quick else 64, variants)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
     peak = next((v for k, v in PEAKS.items() if k in name), None)
     out["gpu"] = name
     out["flops_per_point"] = flops_per_point

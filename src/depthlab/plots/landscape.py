@@ -241,14 +241,18 @@ def plot_accuracy_vs_depth(
 def plot_landscape_skip(
     nets: pd.DataFrame, surfaces: pd.DataFrame, curvature: pd.DataFrame, run_dir: str | Path
 ) -> dict[str, str]:
-    """All figures of ``landscape-skip``: one row with skips, one without, columns by depth."""
+    """All figures of ``landscape-skip``: one row with skips, one without, columns by depth.
+
+    Loss colours are clipped at 10, as in Li et al.'s contour plots, so the basins show.
+    """
     order = lambda f: f.sort_values(["skip", "depth"], ascending=[False, True], kind="stable")  # noqa: E731
     ncols = nets["depth"].nunique()
     s, c = order(surfaces), order(curvature)
     figs: dict[str, str] = {}
-    figs |= plot_contours(s, run_dir, "landscape_skip_contours", ncols=ncols)
-    figs |= plot_surface_3d(s, run_dir, "landscape_skip_3d", ncols=ncols)
-    figs |= plot_surface_plotly(s, run_dir, "landscape_skip_3d_interactive")
+    vmax = min(10.0, float(s["loss"].max()))
+    figs |= plot_contours(s, run_dir, "landscape_skip_contours", ncols=ncols, vmax=vmax)
+    figs |= plot_surface_3d(s, run_dir, "landscape_skip_3d", ncols=ncols, vmax=vmax)
+    figs |= plot_surface_plotly(s, run_dir, "landscape_skip_3d_interactive", vmax=vmax)
     figs |= plot_ratio_maps(c, run_dir, "landscape_skip_curvature")
     figs |= plot_accuracy_vs_depth(nets, run_dir, "landscape_skip_accuracy")
     return figs
