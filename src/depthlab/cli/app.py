@@ -22,7 +22,9 @@ STATE = {"quiet": False}
 
 def fail(message: str, code: int = 2) -> None:
     """Print one clear line to stderr and exit with ``code`` (2 = bad input)."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    from rich.markup import escape
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
     raise typer.Exit(code)
 
 
