@@ -157,3 +157,14 @@ def test_sigkill_mid_run_never_looks_done(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="not a finished run"):
         load_result(run_dir)
+
+
+def test_error_text_with_brackets_prints_literally(capsys):
+    import typer
+
+    from depthlab.cli.app import fail
+
+    with pytest.raises(typer.Exit) as exc:
+        fail("install it: pip install 'depthlab[vision]'")
+    assert exc.value.exit_code == 2
+    assert "depthlab[vision]" in capsys.readouterr().err
