@@ -60,10 +60,10 @@ class CompositionalConfig(ExperimentConfig):
         default=[80, 250, 800, 2500], description="parameter budgets the models are matched to"
     )
     seeds: int = Field(2, ge=1)
-    steps: int = Field(500, ge=1, description="full-batch Adam steps")
+    steps: int = Field(300, ge=1, description="full-batch Adam steps")
     lr: float = Field(1e-2, gt=0)
-    n_train: int = Field(1024, ge=16)
-    n_test: int = Field(2048, ge=16)
+    n_train: int = Field(512, ge=16)
+    n_test: int = Field(1024, ge=16)
     control: bool = Field(True, description="also run the non-compositional control target")
     advantage_threshold: float = Field(
         1.5, gt=1, description="error ratio shallow/tree that counts as a clear advantage"
