@@ -281,6 +281,7 @@ class CompositionalTargets:
         if len(comp) >= 2:
             first, last = comp.iloc[0], comp.iloc[-1]
             grows = bool(last.shallow_over_tree > first.shallow_over_tree)
+            monotone = bool(np.all(np.diff(comp.shallow_over_tree.to_numpy()) > 0))
             claims.append(
                 Claim(
                     id="poggio-2017.gap-grows-with-n",
@@ -290,6 +291,10 @@ class CompositionalTargets:
                     measured=f"shallow/tree ratio {fmt(comp, 'shallow_over_tree')}",
                     tolerance=f"holds if the ratio at n={int(last.n)} exceeds the ratio at n={int(first.n)}",
                     verdict=verdict_from(grows),
+                    note=""
+                    if monotone
+                    else "The ratio does not rise monotonically with n (see the measured values): "
+                    "the largest n is harder to train at a fixed step budget for every model.",
                 )
             )
         ctrl = ratios[ratios.target == "control"].sort_values("n")
