@@ -68,9 +68,12 @@ class TreeNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x  # (B, n)
         for w1, b1, w2, b2 in zip(self.w1, self.b1, self.w2, self.b2, strict=True):
-            pairs = h.reshape(h.shape[0], -1, 2)  # (B, nodes, 2)
-            z = self._act(torch.einsum("bni,nim->bnm", pairs, w1) + b1)  # (B, nodes, m)
-            h = torch.einsum("bnm,nmo->bno", z, w2).squeeze(-1) + b2.squeeze(-1)  # (B, nodes)
+            pairs = h.reshape(h.shape[0], -1, 2, 1)  # (B, nodes, 2, 1)
+            # Each node sees only its 2 children: broadcasting beats a batched matmul here.
+            z = self._act(
+                pairs[:, :, 0] * w1[:, 0] + pairs[:, :, 1] * w1[:, 1] + b1
+            )  # (B, nodes, m)
+            h = (z * w2[..., 0]).sum(dim=-1) + b2[:, 0]  # (B, nodes)
         return h  # (B, 1)
 
     def extra_repr(self) -> str:

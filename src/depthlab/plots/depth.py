@@ -42,16 +42,22 @@ def plot_multiplication(
 
     fig, axes = new_figure(1, 1, width=6)
     ax = axes[0, 0]
+    cap = minima["min_neurons"].max()
     for k, grp in minima.groupby("k"):
         grp = grp.sort_values("n")
-        ax.semilogy(grp["n"], grp["min_neurons"], "o-", label=f"trained, k={k}")
+        (line,) = ax.semilogy(grp["n"], grp["min_neurons"], "o-", label=f"trained, k={k}")
+        miss = grp[~grp["found"].astype(bool)]
+        if len(miss) and cap == cap:  # searches that hit the cap: drawn at the top, hollow
+            ax.semilogy(
+                miss["n"], [1.15 * cap] * len(miss), "^", mfc="none", color=line.get_color()
+            )
     ns = np.array(sorted(minima["n"].unique()))
     if len(ns):
         ax.semilogy(ns, 2.0**ns, "k--", lw=1, label="2^n (exact, 1 layer)")
         ax.semilogy(ns, 4.0 * (ns - 1), "k:", lw=1, label="4(n−1) (tree)")
     ax.set_xlabel("inputs n")
     ax.set_ylabel(f"fewest neurons reaching rel. MSE {target:g}")
-    ax.set_title("Product of n inputs from U[0, 2]")
+    ax.set_title("Product of n inputs from U[0, 2] (hollow ^: not reached)")
     ax.legend(fontsize=8)
     out["multiplication_minimal_neurons"] = save_figure(
         fig, run_dir, "multiplication_minimal_neurons"
