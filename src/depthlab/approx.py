@@ -52,6 +52,7 @@ def fit_shallow_1d(
     finetune_steps: int = 300,
     lr: float = 1e-3,
     ridge: float = 1e-10,
+    good_enough: float | None = None,
 ) -> ShallowFit:
     """Fit ``Linear(1, width) -> ReLU -> Linear(width, 1)`` to 1-D regression ``data``.
 
@@ -61,6 +62,9 @@ def fit_shallow_1d(
     width : hidden units.
     generator : seeds knot positions and slopes' signs.
     finetune_steps : full-batch Adam steps after the least-squares readout (0 to skip).
+    good_enough : skip the fine-tuning when the least-squares fit already has a relative test MSE
+        at or below this (fine-tuning only ever keeps a better fit, so a search for the smallest
+        width that reaches a target gives the same answer, faster).
     """
     data = data.to(dtype=torch.float64)
     lo = float(data.x_train.min())
@@ -75,7 +79,7 @@ def fit_shallow_1d(
         model[0].bias.copy_(-sign * knots)
         _solve_readout(model, data, ridge)
     best = (_errors(model, data), {k: v.clone() for k, v in model.state_dict().items()})
-    if finetune_steps > 0:
+    if finetune_steps > 0 and (good_enough is None or best[0][1] > good_enough):
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         for _ in range(finetune_steps):
             loss = nn.functional.mse_loss(model(data.x_train), data.y_train)
