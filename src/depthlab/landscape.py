@@ -17,6 +17,7 @@ from depthlab.probes.landscape import (
     surface,
     target_direction,
 )
+from depthlab.probes.landscape_shard import sharded_surface, surface_rows
 
 __all__ = [
     "Direction",
@@ -29,6 +30,8 @@ __all__ = [
     "normalize_direction",
     "pca_directions",
     "random_direction",
+    "sharded_surface",
     "surface",
+    "surface_rows",
     "target_direction",
 ]
