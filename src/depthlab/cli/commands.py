@@ -26,6 +26,14 @@ def list_cmd() -> None:
     for name, exp in registry().items():
         table.add_row(name, SECTIONS.get(exp.section, exp.section), exp.title)
     console.print(table)
+    from depthlab.experiments import probes
+
+    extra = Table(title="probe runs (no claims; for `depthlab sweep` with `probe: NAME`)")
+    extra.add_column("name", style="bold")
+    extra.add_column("what it measures", overflow="fold")
+    for name, exp in probes().items():
+        extra.add_row(name, exp.title)
+    console.print(extra)
 
 
 def _run_one(name, overrides, out, quick, seed, device):

@@ -3,6 +3,14 @@
 ``depthlab.experiments.registry()`` maps names to experiments in lecture order.
 """
 
-from depthlab.experiments.base import SECTIONS, Experiment, get_experiment, register, registry
+from depthlab.experiments.base import (
+    SECTIONS,
+    Experiment,
+    get_experiment,
+    is_probe,
+    probes,
+    register,
+    registry,
+)
 
-__all__ = ["SECTIONS", "Experiment", "get_experiment", "register", "registry"]
+__all__ = ["SECTIONS", "Experiment", "get_experiment", "is_probe", "probes", "register", "registry"]

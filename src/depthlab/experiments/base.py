@@ -81,19 +81,36 @@ def _discover() -> None:
         importlib.import_module(extra)
 
 
-def registry() -> dict[str, Experiment]:
-    """All registered experiments, ordered as the lecture is (section, then ``order``)."""
+def is_probe(exp: object) -> bool:
+    """A probe run (``kind = "probe"``): a probe wrapped as an experiment so sweeps can run it.
+
+    Probe runs measure and make no claims; ``depthlab reproduce`` and ``depthlab list`` leave them
+    out, and ``depthlab run`` / ``depthlab sweep`` (``probe: NAME``) run them by name.
+    """
+    return getattr(exp, "kind", "experiment") == "probe"
+
+
+def registry(include_probes: bool = False) -> dict[str, Experiment]:
+    """Registered experiments, ordered as the lecture is (section, then ``order``).
+
+    Probe runs (see :func:`is_probe`) are included only with ``include_probes=True``.
+    """
     _discover()
     keys = list(SECTIONS)
     items = sorted(
-        _REGISTRY.items(),
+        ((k, v) for k, v in _REGISTRY.items() if include_probes or not is_probe(v)),
         key=lambda kv: (keys.index(kv[1].section), getattr(kv[1], "order", 0), kv[0]),
     )
     return dict(items)
 
 
+def probes() -> dict[str, Experiment]:
+    """The probe runs only, by name (``probe.NAME``)."""
+    return {k: v for k, v in registry(include_probes=True).items() if is_probe(v)}
+
+
 def get_experiment(name: str) -> Experiment:
-    reg = registry()
+    reg = registry(include_probes=True)
     if name not in reg:
         raise KeyError(f"unknown experiment {name!r}; available: {', '.join(reg) or '(none)'}")
     return reg[name]

@@ -134,7 +134,7 @@ def load_view(run_dir: Path, max_rows: int = 12) -> RunView:
         except yaml.YAMLError:
             config = {}
     name = str(config.get("experiment", run_dir.name))
-    exp = registry().get(name)
+    exp = registry(include_probes=True).get(name)
     view = RunView(name=name, path=run_dir, status=status, config_yaml=cfg_text)
     meta: dict[str, Any] = {}
     if status == "done":

@@ -14,6 +14,10 @@ A spec (YAML, read with ``yaml.safe_load``) names a registered experiment and wh
     seeds: [0, 1, 2]             # run seeds (or an int n for 0..n-1)
     resources: {num_cpus: 1, num_gpus: 0}   # per cell, for the Ray backend
 
+A spec may name a probe instead (``probe: signal-moments`` or ``probe: regions-1d``): the cells
+run the probe run ``probe.NAME`` (``depthlab.experiments.probe_runs``) and the probe's tidy table
+goes to ``OUT/tables/<name>/``, so depth x width x init x seed grids over a probe need no code.
+
 Every cell's config is validated before anything is written, so a malformed spec leaves no
 directory behind. A cell is identified by the hash of its *resolved* config, seed and quick flag:
 two cells that resolve to the same config are one cell, and re-running a spec skips the cells
@@ -47,7 +51,7 @@ from typing import Any
 
 import pandas as pd
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from depthlab.config import ConfigError
 from depthlab.runs.atomic import atomic_write_json, atomic_write_parquet
@@ -72,7 +76,9 @@ class SweepSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    experiment: str = Field(..., min_length=1, description="registered experiment name")
+    experiment: str = Field(
+        ..., min_length=1, description="registered experiment name (or give `probe: NAME`)"
+    )
     grid: dict[str, list[Any]] = Field(default_factory=dict, description="key -> values (product)")
     cases: list[dict[str, Any]] = Field(default_factory=list, description="explicit overrides")
     fixed: dict[str, Any] = Field(default_factory=dict, alias="set", description="for every cell")
@@ -81,6 +87,20 @@ class SweepSpec(BaseModel):
     device: str = "auto"
     resources: ResourceSpec = Field(default_factory=ResourceSpec)
     out: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _probe_is_an_experiment(cls, data: Any) -> Any:
+        """``probe: NAME`` names the probe run ``probe.NAME`` (see depthlab.experiments.probe_runs)."""
+        if isinstance(data, dict) and "probe" in data:
+            data = dict(data)
+            name = data.pop("probe")
+            if "experiment" in data:
+                raise ValueError("give either experiment or probe, not both")
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"probe must be a probe name, got {name!r}")
+            data["experiment"] = name if name.startswith("probe.") else f"probe.{name}"
+        return data
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -263,7 +283,7 @@ def plan(spec: SweepSpec) -> list[Cell]:
     """
     from depthlab.experiments import registry
 
-    reg = registry()
+    reg = registry(include_probes=True)
     if spec.experiment not in reg:
         raise SpecError(
             f"spec error: unknown experiment {spec.experiment!r}; available: {', '.join(reg)}"
