@@ -39,11 +39,14 @@ def test_mimic_table_lines_up_params_like_ba_caruana(tmp_path):
     r = run_experiment("mimic", over, out_dir=tmp_path, quick=True)
     t = r.tables["table"]
     assert list(t.columns[:4]) == ["model", "trained_on", "params", "test_acc_mean"]
-    snn = t[t.model.str.startswith("SNN")]
+    bottleneck = t[t.model.str.contains("bottleneck")]
+    snn = t[t.model.str.startswith("SNN") & ~t.model.str.contains("bottleneck")]
     assert snn.params.nunique() == 1  # the mimic rows use the very same shallow net
     dnn = t[t.model.str.startswith("DNN")].params.item()
     assert abs(dnn - snn.params.iloc[0]) <= 0.05 * snn.params.iloc[0]
-    assert len(t) == 8 and (t.test_acc_std >= 0).all()
+    # W = UV through k = 16 linear units: 64*16 + (16*64 + 64) + (64*10 + 10) parameters
+    assert bottleneck.params.item() == 64 * 16 + 16 * 64 + 64 + 64 * 10 + 10
+    assert len(t) == 9 and (t.test_acc_std >= 0).all()
     assert {c.id for c in r.claims} == {
         "ba-caruana-2014.mimic-beats-labels",
         "ba-caruana-2014.ensemble-teacher-helps",

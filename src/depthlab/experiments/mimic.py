@@ -72,6 +72,9 @@ class MimicConfig(ExperimentConfig):
     extra_inputs: int = Field(
         4000, ge=0, description="augmented inputs labelled by the ensemble (0: skip that row)"
     )
+    bottleneck: int = Field(
+        16, ge=0, description="k linear units factoring the mimic's input layer (0: skip that row)"
+    )
 
     _quick_overrides = {
         "n_train": 1000,
@@ -241,8 +244,27 @@ class MimicLearning:
                     extra,
                 )
             )
+        if config.bottleneck > 0:
+            mimic_runs.append(
+                (
+                    "mimic_bottleneck",
+                    f"{label}-MIMIC, {config.bottleneck}-unit linear bottleneck",
+                    "ensemble logits (L2)",
+                    ensemble,
+                    "l2",
+                    None,
+                )
+            )
         for key, name, trained_on, teacher, loss, extra in mimic_runs:
-            ms = students(shallow_w, 1000)  # the same initial nets as the SNN on labels
+            if key == "mimic_bottleneck":  # W = UV through k linear units (Ba & Caruana §2.2)
+                ms = [
+                    self._bottleneck(
+                        d_in, config.bottleneck, config.shallow_width, n_cls, ctx, 3000 + s
+                    )
+                    for s in range(config.seeds)
+                ]
+            else:
+                ms = students(shallow_w, 1000)  # the same initial nets as the SNN on labels
             r = mimic(
                 ms,
                 teacher,
@@ -330,6 +352,16 @@ class MimicLearning:
     @staticmethod
     def _mlp(widths: list[int], ctx: RunContext, seed: int) -> nn.Module:
         m = nn.Sequential(nn.Flatten(), mlp(widths, activation="relu"))
+        initialize(m, "he_normal", ctx.generator(seed))
+        return m.to(ctx.device, ctx.dtype)
+
+    @staticmethod
+    def _bottleneck(
+        d_in: int, k: int, hidden: int, n_cls: int, ctx: RunContext, seed: int
+    ) -> nn.Module:
+        from depthlab.mimic import bottleneck_mlp
+
+        m = bottleneck_mlp(d_in, k, hidden, n_cls)
         initialize(m, "he_normal", ctx.generator(seed))
         return m.to(ctx.device, ctx.dtype)
 
