@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from depthlab.config import ExperimentConfig
 from depthlab.context import RunContext
@@ -232,6 +232,14 @@ class InitVarianceConfig(ExperimentConfig):
 
     _quick_overrides = {"depth": 6, "betas": [0.1, 0.3], "n_inits": 3000}
 
+    @field_validator("families")
+    @classmethod
+    def _families_known(cls, v: list[str]) -> list[str]:
+        for f in v:
+            if f not in FAMILIES:
+                raise ValueError(f"unknown profile family {f!r}; allowed: {', '.join(FAMILIES)}")
+        return v
+
 
 @register
 class InitVariance:
@@ -247,9 +255,6 @@ class InitVariance:
     Config = InitVarianceConfig
 
     def run(self, config: InitVarianceConfig, ctx: RunContext) -> Result:
-        for f in config.families:
-            if f not in FAMILIES:
-                raise ValueError(f"unknown profile family {f!r}; allowed: {', '.join(FAMILIES)}")
         rng = np.random.default_rng(ctx.seed)
         jobs = [(f, b) for b in config.betas for f in config.families]
         rows = []

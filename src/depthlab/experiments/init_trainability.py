@@ -18,7 +18,7 @@ import math
 from typing import Literal
 
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from depthlab.config import ExperimentConfig
 from depthlab.context import RunContext
@@ -60,6 +60,14 @@ class TrainabilityConfig(ExperimentConfig):
         "n_test": 400,
     }
 
+    @field_validator("schemes")
+    @classmethod
+    def _schemes_known(cls, v: list[str]) -> list[str]:
+        for s in v:
+            if s not in SCHEMES:
+                raise ValueError(f"unknown init scheme {s!r}; allowed: {', '.join(SCHEMES)}")
+        return v
+
 
 @register
 class InitTrainability:
@@ -75,9 +83,6 @@ class InitTrainability:
     Config = TrainabilityConfig
 
     def run(self, config: TrainabilityConfig, ctx: RunContext) -> Result:
-        for s in config.schemes:
-            if s not in SCHEMES:
-                raise ValueError(f"unknown init scheme {s!r}; allowed: {', '.join(SCHEMES)}")
         # the standard MNIST-1D (seed 42, cached and shared with other experiments), subsampled
         data = mnist1d() if config.dataset == "mnist1d" else digits()
         data = data.subset(config.n_train, config.n_test).to(ctx.device, ctx.dtype)
