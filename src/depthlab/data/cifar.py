@@ -138,21 +138,24 @@ def read_label_names(folder: Path) -> tuple[str, ...]:
     return tuple(n.decode("latin1") if isinstance(n, bytes) else str(n) for n in names)
 
 
+def _how_to_get(root: Path) -> str:
+    return (
+        f"unpack cifar-10-python.tar.gz from {URL} into {root}, or point DEPTHLAB_DATA "
+        "(or data_dir) at the folder holding cifar-10-batches-py"
+    )
+
+
 def _download(root: Path) -> None:
     """Fetch the files with torchvision into ``root``; a clear RuntimeError when that cannot work."""
     where = root / FOLDER
-    get = (
-        f"download cifar-10-python.tar.gz from {URL} and unpack it in {root} "
-        "(or point DEPTHLAB_DATA / data_dir at the folder holding cifar-10-batches-py)"
-    )
     try:
         from torchvision import datasets
     except Exception as exc:  # ImportError, or a torchvision built for another torch
         raise RuntimeError(
-            f"CIFAR-10 is not under {where}, and downloading it needs torchvision, which is not "
-            f"importable here ({type(exc).__name__}: {exc}). To use it offline, {get}; or install "
-            "a torchvision matching your torch (pip install 'depthlab[vision]') and a network; "
-            "or use dataset=mnist1d or digits, which need no download."
+            f"CIFAR-10 is not in {where}, and downloading it needs torchvision, which is not "
+            f"importable here ({type(exc).__name__}: {exc}). Offline: {_how_to_get(root)}. "
+            "Or install torchvision for your torch (pip install 'depthlab[vision]') on a network, "
+            "or use dataset=mnist1d or digits."
         ) from None
     try:
         datasets.CIFAR10(str(root), train=True, download=True)
@@ -160,7 +163,7 @@ def _download(root: Path) -> None:
     except Exception as exc:
         raise RuntimeError(
             f"could not download CIFAR-10 into {where} with torchvision ({type(exc).__name__}: "
-            f"{exc}); it needs a network the first time. Offline: {get}."
+            f"{exc}); it needs a network the first time. Offline: {_how_to_get(root)}."
         ) from None
 
 
@@ -195,9 +198,8 @@ def cifar10(
     if folder is None:
         if not download:
             raise RuntimeError(
-                f"CIFAR-10 is not under {base / FOLDER} (needs {', '.join(TRAIN_FILES)}, "
-                f"test_batch): download cifar-10-python.tar.gz from {URL} and unpack it in {base}, "
-                "or point DEPTHLAB_DATA / data_dir at the folder holding cifar-10-batches-py."
+                f"CIFAR-10 is not in {base / FOLDER} (data_batch_1..5, test_batch): "
+                f"{_how_to_get(base)}."
             )
         _download(base)
         folder = _batches_dir(base)

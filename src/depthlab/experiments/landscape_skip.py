@@ -13,7 +13,8 @@ trained for 10 epochs on 2000 examples (SGD, momentum 0.9, cosine schedule) to f
 budget.
 ``--set dataset=cifar10`` runs ResNet-20/56/110 (``depthlab.nets.resnet_cifar``, widths
 16/32/64) on CIFAR-10 (3×32×32, standardised per channel with the training set's mean and std):
-the paper's scale, meant for a GPU (with ``--quick``: ResNet-8 and -14, a CPU smoke test). The
+the paper's scale, meant for a GPU (with ``--quick``: ResNet-8 and -14, a CPU smoke test of
+about 2 min on one core, measured on synthetic data in the CIFAR format). The
 files are read from a downloaded ``cifar-10-batches-py`` folder under ``--set data_dir=...`` or
 ``$DEPTHLAB_DATA``, without torchvision; torchvision only downloads a missing copy.
 
