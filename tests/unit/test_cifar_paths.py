@@ -413,3 +413,54 @@ def test_conv_nets_train_batched_exactly_like_sequential_fit(kind):
     for ms, mb in zip(models, batched, strict=True):
         for (name, ps), pb in zip(ms.named_parameters(), mb.parameters(), strict=True):
             assert torch.allclose(ps, pb, rtol=1e-9, atol=1e-11), name
+
+
+def test_cli_subprocess_reads_cifar_from_depthlab_data(tmp_path):
+    """The installed entry point, in its own process, finds the copy through $DEPTHLAB_DATA."""
+    import os
+    import subprocess
+
+    root = tmp_path / "data"
+    write_fake_cifar(root, n_per_batch=20, n_test=100)
+    src = Path(__file__).resolve().parents[2] / "src"
+    env = {
+        **os.environ,
+        "DEPTHLAB_DATA": str(root),
+        "PYTHONPATH": os.pathsep.join([str(src), os.environ.get("PYTHONPATH", "")]),
+        "OMP_NUM_THREADS": "1",
+    }
+    sets = {
+        "dataset": "cifar10",
+        "n_train": 100,
+        "teacher_channels": 2,
+        "teacher_epochs": 1,
+        "student_epochs": 1,
+        "shallow_width": 8,
+        "extra_inputs": 0,
+        "bottleneck": 0,
+        "conv_student_channels": 0,
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "depthlab",
+        "run",
+        "mimic",
+        "--quick",
+        "--out",
+        str(tmp_path / "r"),
+    ]
+    for k, v in sets.items():
+        cmd += ["--set", f"{k}={v}"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    import yaml
+
+    (cfg,) = list((tmp_path / "r").rglob("config.yaml"))
+    assert yaml.safe_load(cfg.read_text())["dataset"] == "cifar10"
+    (table,) = list((tmp_path / "r").rglob("tables/table.parquet"))
+    import pandas as pd
+
+    t = pd.read_parquet(table)
+    assert len(t) == 7 and not t.model.str.contains("SNN-CNN").any()  # conv student skipped
+    assert int(t.params.iloc[2]) == 3072 * 8 + 8 + 8 * 10 + 10
