@@ -8,7 +8,9 @@ downloads anything: torchvision is hidden wherever a missing copy could trigger 
 
 from __future__ import annotations
 
+import io
 import pickle
+import struct
 import sys
 from pathlib import Path
 
@@ -37,34 +39,67 @@ def _images(n: int, rng: np.random.Generator) -> tuple[np.ndarray, list[int]]:
     return img.astype(np.uint8).reshape(n, 3072), [int(k) for k in labels]
 
 
+class _Py2Pickler(pickle._Pickler):
+    """Pickles like Python 2 did for the real CIFAR-10 files: every str and bytes as a byte
+    string (``BINSTRING``), numpy globals under their 1.x module ``numpy.core.multiarray``."""
+
+    dispatch = pickle._Pickler.dispatch.copy()
+
+    def save_py2_str(self, obj):
+        raw = obj.encode("latin1") if isinstance(obj, str) else obj
+        if len(raw) < 256:
+            self.write(pickle.SHORT_BINSTRING + bytes([len(raw)]) + raw)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(raw)) + raw)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_py2_str
+    dispatch[str] = save_py2_str
+
+    def save_global(self, obj, name=None):
+        module = obj.__module__.replace("numpy._core", "numpy.core")
+        name = name or obj.__qualname__
+        self.write(pickle.GLOBAL + module.encode() + b"\n" + name.encode() + b"\n")
+        self.memoize(obj)
+
+    dispatch[type] = save_global
+
+
+def _dumps_py2(obj) -> bytes:
+    buf = io.BytesIO()
+    _Py2Pickler(buf, protocol=2).dump(obj)
+    return buf.getvalue()
+
+
 def write_fake_cifar(
     root: Path, n_per_batch: int = N_PER_BATCH, n_test: int = N_TEST, seed: int = 0
 ) -> Path:
-    """Write ``root/cifar-10-batches-py`` like the real download (bytes keys, as the Python-2
-    pickles load with ``encoding="bytes"``); ``data_batch_2`` uses str keys and
-    ``data_batch_3`` the numpy-1.x module path, to cover the variants the reader accepts."""
+    """Write ``root/cifar-10-batches-py`` like the real download: Python-2 pickles (keys and
+    strings are byte strings, numpy 1.x globals), except ``data_batch_2``, a Python-3 pickle with
+    str keys, to cover that variant too."""
     rng = np.random.default_rng(seed)
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     for i in range(1, 6):
         x, y = _images(n_per_batch, rng)
-        if i == 2:
-            batch = {"batch_label": "training batch 2 of 5", "data": x, "labels": y}
-            blob = pickle.dumps(batch)
-        else:
-            batch = {b"batch_label": b"training batch", b"data": x, b"labels": y}
-            blob = pickle.dumps(batch, protocol=2)
-            if i == 3:  # as pickled by numpy 1.x
-                blob = blob.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+        batch = {
+            "batch_label": f"training batch {i} of 5",
+            "labels": y,
+            "data": x,
+            "filenames": [f"img_{i}_{j}.png" for j in range(n_per_batch)],
+        }
+        blob = pickle.dumps(batch) if i == 2 else _dumps_py2(batch)
         (folder / f"data_batch_{i}").write_bytes(blob)
     x, y = _images(n_test, rng)
     (folder / "test_batch").write_bytes(
-        pickle.dumps({b"batch_label": b"testing batch", b"data": x, b"labels": y}, protocol=2)
+        _dumps_py2({"batch_label": "testing batch 1 of 1", "labels": y, "data": x})
     )
-    names = [n.encode() for n in cifar_mod.LABEL_NAMES]
-    (folder / "batches.meta").write_bytes(
-        pickle.dumps({b"label_names": names, b"num_vis": 3072}, protocol=2)
-    )
+    meta = {
+        "num_cases_per_batch": 10000,
+        "label_names": list(cifar_mod.LABEL_NAMES),
+        "num_vis": 3072,
+    }
+    (folder / "batches.meta").write_bytes(_dumps_py2(meta))
     return folder
 
 
