@@ -499,3 +499,10 @@ def test_cli_subprocess_reads_cifar_from_depthlab_data(tmp_path):
     t = pd.read_parquet(table)
     assert len(t) == 7 and not t.model.str.contains("SNN-CNN").any()  # conv student skipped
     assert int(t.params.iloc[2]) == 3072 * 8 + 8 + 8 * 10 + 10
+
+
+@pytest.mark.parametrize("exp", ["mimic", "landscape-skip"])
+def test_data_dir_without_cifar10_is_a_config_error(exp, tmp_path):
+    with pytest.raises(ConfigError, match=r"key 'data_dir'.*only read with dataset=cifar10"):
+        run_experiment(exp, {"data_dir": str(tmp_path)}, out_dir=tmp_path / "r", quick=True)
+    assert not (tmp_path / "r").exists()  # rejected before a run directory is made

@@ -54,7 +54,7 @@ from typing import Literal
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from depthlab import landscape
 from depthlab.config import ConfigError, ExperimentConfig
@@ -108,6 +108,14 @@ class LandscapeSkipConfig(ExperimentConfig):
         "curvature_points": 1,
         "lanczos_iters": 5,
     }
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir_needs_cifar(cls, v: str | None, info: ValidationInfo) -> str | None:
+        dataset = info.data.get("dataset")
+        if v is not None and dataset != "cifar10":
+            raise ValueError(f"data_dir is only read with dataset=cifar10, not {dataset!r}")
+        return v
 
     @field_validator("depths")
     @classmethod

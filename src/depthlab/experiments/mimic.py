@@ -46,7 +46,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
 from torch import nn
 
 from depthlab.config import ConfigError, ExperimentConfig
@@ -107,6 +107,14 @@ class MimicConfig(ExperimentConfig):
         "lr": 3e-3,
         "extra_inputs": 500,
     }
+
+    @field_validator("data_dir")
+    @classmethod
+    def _data_dir_needs_cifar(cls, v: str | None, info: ValidationInfo) -> str | None:
+        dataset = info.data.get("dataset")
+        if v is not None and dataset != "cifar10":
+            raise ValueError(f"data_dir is only read with dataset=cifar10, not {dataset!r}")
+        return v
 
 
 def _mlp_params(widths: list[int]) -> int:
