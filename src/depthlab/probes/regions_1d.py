@@ -56,11 +56,14 @@ from depthlab import pl
 MAX_BLOCK_ELEMENTS: int = 2**24
 
 _DEDUP: float = 1e-14  # pl's merge rule for points in one segment
+_NO_OPS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Identity, nn.Flatten)
 
 
 @dataclass(frozen=True)
 class Block:
-    """``x -> act(x) @ weight + bias`` (``act`` None: identity; ``weight`` None: identity).
+    """``x -> act(x) @ weight.T + bias`` (``act`` None: identity; ``weight`` None: identity).
+
+    ``weight`` is ``(n_out, n_in)``, as in ``nn.Linear``.
 
     ``kinks`` are the kink locations of ``act`` (empty for the first block).
     """
@@ -74,8 +77,19 @@ class Block:
 def _affine_matrix(
     layers: list[nn.Module], shape: tuple[int, ...], device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, ...]] | None:
-    """The matrix and bias of a run of affine layers on per-sample inputs of ``shape``."""
+    """The matrix ``(n_out, n_in)`` and bias of a run of affine layers on per-sample inputs of
+    ``shape``, and the per-sample output shape. A lone Linear (up to no-ops in eval mode: Dropout,
+    Identity, a full Flatten) gives its own parameters, exactly."""
     n_in = math.prod(shape)
+    core = [m for m in layers if not isinstance(m, _NO_OPS)]
+    if len(core) == 1 and isinstance(core[0], nn.Linear) and core[0].in_features == n_in:
+        lin = core[0]
+        if all(
+            not isinstance(m, nn.Flatten) or (m.start_dim, m.end_dim) == (1, -1) for m in layers
+        ):
+            w = lin.weight.detach()
+            c = lin.bias.detach() if lin.bias is not None else w.new_zeros(w.shape[0])
+            return w.contiguous(), c, (w.shape[0],)
     seq = nn.Sequential(*layers)
     with torch.no_grad():
         zero = seq(torch.zeros((1, *shape), dtype=torch.float64, device=device))
@@ -84,7 +98,7 @@ def _affine_matrix(
             return None
         eye = torch.eye(n_in, dtype=torch.float64, device=device).reshape(n_in, *shape)
         m = seq(eye).reshape(n_in, n_out) - zero.reshape(1, n_out)
-    return m, zero.reshape(n_out), tuple(zero.shape[1:])
+    return m.T.contiguous(), zero.reshape(n_out), tuple(zero.shape[1:])
 
 
 def plan(prep: pl.Prepared) -> tuple[list[Block], tuple[int, ...]] | None:
@@ -143,7 +157,7 @@ def _apply_(block: Block, h: torch.Tensor) -> torch.Tensor:
     if block.act is not None:
         h = _act_(block.act, h)
     if block.weight is not None:
-        h = torch.addmm(block.bias, h, block.weight)
+        h = F.linear(h, block.weight, block.bias)
     return h
 
 
@@ -175,7 +189,8 @@ def _crossings(
         i = torch.div(flat, n, rounding_mode="floor")
         da, db = dflat.index_select(0, flat), dflat.index_select(0, flat + n)
         ok = (da.abs() > scale) & (db.abs() > scale) & (seg.index_select(0, i) == seg[i + 1])
-        i, da, db = i[ok], da[ok], db[ok]
+        sel = ok.nonzero().squeeze(1)
+        i, da, db = i.index_select(0, sel), da.index_select(0, sel), db.index_select(0, sel)
         if i.numel():
             idx.append(i)
             fracs.append(da / (da - db))
@@ -183,19 +198,21 @@ def _crossings(
         return None
     i = torch.cat(idx)
     frac = torch.cat(fracs).to(torch.float64)
-    tl, tr = t[i], t[i + 1]
+    tl, tr = t.index_select(0, i), t.index_select(0, i + 1)
     tn = tl + frac * (tr - tl)
     # sort by (segment, t): one sort on a fused key, checked, else two exact stable sorts
-    order = torch.argsort(seg[i].to(torch.float64) * 2.0 + tn)
-    io, to = i[order], tn[order]
+    order = torch.argsort(seg.index_select(0, i).to(torch.float64) * 2.0 + tn)
+    io, to = i.index_select(0, order), tn.index_select(0, order)
     if bool(((io[1:] < io[:-1]) | ((io[1:] == io[:-1]) & (to[1:] < to[:-1]))).any()):
         order = torch.argsort(tn, stable=True)
         order = order[torch.argsort(i[order], stable=True)]
-    i, frac, tn, tl, tr = i[order], frac[order], tn[order], tl[order], tr[order]
+    i, frac, tn, tl, tr = (v.index_select(0, order) for v in (i, frac, tn, tl, tr))
     drop = (tn - tl <= _DEDUP) | (tr - tn <= _DEDUP)
     drop[1:] |= (i[1:] == i[:-1]) & (tn[1:] - tn[:-1] <= _DEDUP)
-    keep = ~drop
-    return i[keep], frac[keep], tn[keep]
+    if not bool(drop.any()):
+        return i, frac, tn
+    sel = (~drop).nonzero().squeeze(1)
+    return i.index_select(0, sel), frac.index_select(0, sel), tn.index_select(0, sel)
 
 
 def trace_chunk(
@@ -284,7 +301,7 @@ def trace_segments_fast(
             for bl in blocks
         ]
     n_seg = starts.shape[0]
-    widest = max([bl.weight.shape[1] for bl in blocks if bl.weight is not None] + [1])
+    widest = max([bl.weight.shape[0] for bl in blocks if bl.weight is not None] + [1])
     if chunk_segments is None:
         # ~100 points per segment at the widest layer in about 4 MB (fits in cache; measured
         # fastest on one core for 784-64x3)
