@@ -227,7 +227,11 @@ def trace_chunk(
     dev = a.device
     seg = torch.arange(n_seg, device=dev).repeat_interleave(2)
     t = torch.tensor([0.0, 1.0], dtype=torch.float64, device=dev).repeat(n_seg)
-    z = _apply_(blocks[0], torch.stack([a, b], 1).reshape(2 * n_seg, -1))
+    first = blocks[0]
+    if first.act is None and first.weight is not None:  # apply it before interleaving a and b
+        z = torch.stack([_apply_(first, a), _apply_(first, b)], 1).reshape(2 * n_seg, -1)
+    else:
+        z = _apply_(first, torch.stack([a, b], 1).reshape(2 * n_seg, -1))
     for block in blocks[1:]:
         found = _crossings(seg, t, z, block.kinks, eps) if block.kinks else None
         if found is not None and found[0].numel():
@@ -243,8 +247,8 @@ def trace_chunk(
             pos_old = torch.arange(p, device=dev)
             pos_old[1:] += torch.cumsum(cnt, 0)
             pos_new = i + 1 + torch.arange(m, device=dev)
-            zi = z.index_select(0, i)
-            z_new = torch.addcmul(zi, frac.to(z.dtype)[:, None], z.index_select(0, i + 1) - zi)
+            w = frac.to(z.dtype)[:, None]
+            z_new = torch.lerp(z.index_select(0, i), z.index_select(0, i + 1), w)
             # the block on old and new points apart, merged after it (cheaper when it narrows)
             h_old, h_new = _apply_(block, z), _apply_(block, z_new)
             z = h_old.new_empty(p + m, h_old.shape[1])
