@@ -279,6 +279,10 @@ def trace_segments_fast(
     """Trace segments ``starts[s] -> ends[s]`` ((S, *input_shape)) through a qualifying
     ``nn.Sequential``; None if the model does not qualify (use :func:`depthlab.pl.trace_segments`).
 
+    ``eps`` and ``max_points`` (per chunk) are as in :func:`depthlab.pl.trace_segments`;
+    ``chunk_segments`` (default: sized to the widest layer and the device) bounds memory.
+    Runs on the model's device.
+
     Returns the :class:`depthlab.pl.PLTrace` (``outputs["output"]`` float64) and the (S,)
     segment lengths ``||ends[s] - starts[s]||`` (computed in ``dtype``).
     """
@@ -307,10 +311,11 @@ def trace_segments_fast(
     n_seg = starts.shape[0]
     widest = max([bl.weight.shape[0] for bl in blocks if bl.weight is not None] + [1])
     if chunk_segments is None:
-        # ~100 points per segment at the widest layer in about 4 MB (fits in cache; measured
-        # fastest on one core for 784-64x3)
+        # ~100 points per segment at the widest layer in about 4 MB on a CPU (fits in cache;
+        # measured fastest on one core for 784-64x3), 256 MB on an accelerator (few launches)
         size = torch.empty((), dtype=dtype).element_size()
-        chunk_segments = max(1, 2**22 // (100 * widest * size))
+        budget = 2**22 if prep.device.type == "cpu" else 2**28
+        chunk_segments = max(1, budget // (100 * widest * size))
     segs, ts, outs, lens = [], [], [], []
     for lo in range(0, n_seg, chunk_segments):
         a = starts[lo : lo + chunk_segments].to(device=prep.device, dtype=dtype).flatten(1)
