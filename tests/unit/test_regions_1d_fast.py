@@ -220,3 +220,21 @@ def test_cuda_equals_cpu():
     assert gpu.n_regions.device.type == "cuda"
     assert torch.equal(cpu.n_regions, gpu.n_regions.cpu())
     assert float((cpu.trace.t - gpu.trace.t.cpu()).abs().max()) <= 1e-9
+
+
+def test_small_convolutions_collapse_to_matrices():
+    torch.manual_seed(3)
+    net = nn.Sequential(
+        nn.Conv1d(2, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.AvgPool1d(2),
+        nn.Conv1d(4, 3, 3),
+        nn.LeakyReLU(0.1),
+        nn.Flatten(),
+        nn.Linear(9, 2),
+    )
+    g = torch.Generator().manual_seed(4)
+    a, b = torch.randn(8, 2, 10, generator=g), torch.randn(8, 2, 10, generator=g)
+    fast, _ = regions_1d.trace_segments_fast(net, a, b)
+    _assert_same(fast, _reference(net, a, b))
+    assert int(fast.n_pieces.sum()) > 8
