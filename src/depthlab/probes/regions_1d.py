@@ -162,57 +162,71 @@ def _apply_(block: Block, h: torch.Tensor) -> torch.Tensor:
 
 
 def _crossings(
-    seg: torch.Tensor, t: torch.Tensor, z: torch.Tensor, kinks: tuple[float, ...], eps: float
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    seg: torch.Tensor,
+    t: torch.Tensor,
+    z: torch.Tensor,
+    perm: torch.Tensor,
+    kinks: tuple[float, ...],
+    eps: float,
+) -> tuple[torch.Tensor, ...] | None:
     """All kink crossings between consecutive points of one segment.
 
-    Returns ``(i, frac, t_new)``: the left point of each crossing's interval, the fraction in it
-    and its ``t``, sorted by ``(i, t)`` with near-duplicates (``<= 1e-14`` in ``t`` from the
-    previous point of the segment) removed; None if there is none.
+    ``seg, t`` (P,) are in sorted order; ``z`` (P, n) holds the points' pre-activations in
+    storage order, ``perm`` (P,) the storage row of each sorted point.
+
+    Returns ``(k, ra, rb, frac, t_new)``: the sorted index of the left point of each crossing's
+    interval, the storage rows of its two ends, the fraction in it and the crossing's ``t``,
+    sorted by ``(k, t)`` with near-duplicates (``<= 1e-14`` in ``t`` from the previous point of
+    the segment) removed; None if there is none.
     """
     if z.shape[0] < 2 or z.numel() == 0:
         return None
     lo, hi = torch.aminmax(z)
     zmax = max(-float(lo), float(hi))
-    idx, fracs = [], []
+    ks, ras, rbs, fracs = [], [], [], []
     n = z.shape[1]
     for c in kinks:
         d = z - c if c != 0.0 else z
         scale = eps * max(zmax, abs(c), 1e-300)
-        # candidates: the sign bit flips between neighbours (a superset of strict sign changes:
-        # +-0 counts); then the tolerance and same-segment tests on the few candidates only
-        sb = d.signbit()
+        # candidates: the sign bit flips between sorted neighbours (a superset of strict sign
+        # changes: +-0 counts; the bytes, not the floats, are put in sorted order); then the
+        # tolerance and same-segment tests on the few candidates only
+        sb = d.signbit().index_select(0, perm)
         flat = (sb[:-1] ^ sb[1:]).view(-1).nonzero().squeeze(1)
         if flat.numel() == 0:
             continue
+        k = torch.div(flat, n, rounding_mode="floor")
+        j = flat - k * n
+        ra, rb = perm.index_select(0, k), perm.index_select(0, k + 1)
         dflat = d.reshape(-1)
-        i = torch.div(flat, n, rounding_mode="floor")
-        da, db = dflat.index_select(0, flat), dflat.index_select(0, flat + n)
-        ok = (da.abs() > scale) & (db.abs() > scale) & (seg.index_select(0, i) == seg[i + 1])
+        da, db = dflat.index_select(0, ra * n + j), dflat.index_select(0, rb * n + j)
+        ok = (da.abs() > scale) & (db.abs() > scale) & (seg.index_select(0, k) == seg[k + 1])
         sel = ok.nonzero().squeeze(1)
-        i, da, db = i.index_select(0, sel), da.index_select(0, sel), db.index_select(0, sel)
-        if i.numel():
-            idx.append(i)
+        if sel.numel():
+            ks.append(k.index_select(0, sel))
+            ras.append(ra.index_select(0, sel))
+            rbs.append(rb.index_select(0, sel))
+            da, db = da.index_select(0, sel), db.index_select(0, sel)
             fracs.append(da / (da - db))
-    if not idx:
+    if not ks:
         return None
-    i = torch.cat(idx)
+    k, ra, rb = torch.cat(ks), torch.cat(ras), torch.cat(rbs)
     frac = torch.cat(fracs).to(torch.float64)
-    tl, tr = t.index_select(0, i), t.index_select(0, i + 1)
+    tl, tr = t.index_select(0, k), t.index_select(0, k + 1)
     tn = tl + frac * (tr - tl)
     # sort by (segment, t): one sort on a fused key, checked, else two exact stable sorts
-    order = torch.argsort(seg.index_select(0, i).to(torch.float64) * 2.0 + tn)
-    io, to = i.index_select(0, order), tn.index_select(0, order)
-    if bool(((io[1:] < io[:-1]) | ((io[1:] == io[:-1]) & (to[1:] < to[:-1]))).any()):
+    order = torch.argsort(seg.index_select(0, k).to(torch.float64) * 2.0 + tn)
+    ko, to = k.index_select(0, order), tn.index_select(0, order)
+    if bool(((ko[1:] < ko[:-1]) | ((ko[1:] == ko[:-1]) & (to[1:] < to[:-1]))).any()):
         order = torch.argsort(tn, stable=True)
-        order = order[torch.argsort(i[order], stable=True)]
-    i, frac, tn, tl, tr = (v.index_select(0, order) for v in (i, frac, tn, tl, tr))
+        order = order[torch.argsort(k[order], stable=True)]
+    k, ra, rb, frac, tn, tl, tr = (v.index_select(0, order) for v in (k, ra, rb, frac, tn, tl, tr))
     drop = (tn - tl <= _DEDUP) | (tr - tn <= _DEDUP)
-    drop[1:] |= (i[1:] == i[:-1]) & (tn[1:] - tn[:-1] <= _DEDUP)
+    drop[1:] |= (k[1:] == k[:-1]) & (tn[1:] - tn[:-1] <= _DEDUP)
     if not bool(drop.any()):
-        return i, frac, tn
+        return k, ra, rb, frac, tn
     sel = (~drop).nonzero().squeeze(1)
-    return i.index_select(0, sel), frac.index_select(0, sel), tn.index_select(0, sel)
+    return tuple(v.index_select(0, sel) for v in (k, ra, rb, frac, tn))
 
 
 def trace_chunk(
@@ -222,6 +236,10 @@ def trace_chunk(
 
     Returns ``seg`` (P,) int64, ``t`` (P,) float64 (sorted by ``(seg, t)``) and the model outputs
     (P, n_out) at the points, in the working dtype.
+
+    The points' values stay in storage order (old points first, each block's new points
+    appended, written there directly by the matrix product); ``perm`` maps sorted order to
+    storage rows, so only 1-byte sign bits and 1-D arrays are ever permuted.
     """
     n_seg = a.shape[0]
     dev = a.device
@@ -232,38 +250,44 @@ def trace_chunk(
         z = torch.stack([_apply_(first, a), _apply_(first, b)], 1).reshape(2 * n_seg, -1)
     else:
         z = _apply_(first, torch.stack([a, b], 1).reshape(2 * n_seg, -1))
+    perm = torch.arange(2 * n_seg, device=dev)
     for block in blocks[1:]:
-        found = _crossings(seg, t, z, block.kinks, eps) if block.kinks else None
-        if found is not None and found[0].numel():
-            i, frac, tn = found
-            m, p = i.numel(), t.numel()
-            if p + m > max_points:
-                raise RuntimeError(
-                    f"tracing needs more than max_points={max_points} points; raise max_points "
-                    f"or trace fewer/shorter segments"
-                )
-            # merged positions: point q moves right by the number of new points before it
-            cnt = torch.bincount(i, minlength=p - 1)
-            pos_old = torch.arange(p, device=dev)
-            pos_old[1:] += torch.cumsum(cnt, 0)
-            pos_new = i + 1 + torch.arange(m, device=dev)
-            w = frac.to(z.dtype)[:, None]
-            z_new = torch.lerp(z.index_select(0, i), z.index_select(0, i + 1), w)
-            # the block on old and new points apart, merged after it (cheaper when it narrows)
-            h_old, h_new = _apply_(block, z), _apply_(block, z_new)
-            z = h_old.new_empty(p + m, h_old.shape[1])
-            z.index_copy_(0, pos_old, h_old)
-            z.index_copy_(0, pos_new, h_new)
-            t_all = t.new_empty(p + m)
-            t_all.index_copy_(0, pos_old, t)
-            t_all.index_copy_(0, pos_new, tn)
-            s_all = seg.new_empty(p + m)
-            s_all.index_copy_(0, pos_old, seg)
-            s_all.index_copy_(0, pos_new, seg.index_select(0, i))
-            t, seg = t_all, s_all
-        else:
+        found = _crossings(seg, t, z, perm, block.kinks, eps) if block.kinks else None
+        if found is None or found[0].numel() == 0:
             z = _apply_(block, z)
-    return seg, t, z
+            continue
+        k, ra, rb, frac, tn = found
+        m, p = k.numel(), t.numel()
+        if p + m > max_points:
+            raise RuntimeError(
+                f"tracing needs more than max_points={max_points} points; raise max_points "
+                f"or trace fewer/shorter segments"
+            )
+        z_new = torch.lerp(z.index_select(0, ra), z.index_select(0, rb), frac.to(z.dtype)[:, None])
+        h_old = _act_(block.act, z) if block.act is not None else z
+        h_new = _act_(block.act, z_new) if block.act is not None else z_new
+        if block.weight is not None:
+            z = h_old.new_empty(p + m, block.weight.shape[0])
+            torch.addmm(block.bias, h_old, block.weight.T, out=z[:p])
+            torch.addmm(block.bias, h_new, block.weight.T, out=z[p:])
+        else:
+            z = torch.cat([h_old, h_new])
+        # sorted positions: point q moves right by the number of new points before it
+        cnt = torch.bincount(k, minlength=p - 1)
+        pos_old = torch.arange(p, device=dev)
+        pos_old[1:] += torch.cumsum(cnt, 0)
+        pos_new = k + 1 + torch.arange(m, device=dev)
+        perm_all = perm.new_empty(p + m)
+        perm_all.index_copy_(0, pos_old, perm)
+        perm_all.index_copy_(0, pos_new, torch.arange(p, p + m, device=dev))
+        t_all = t.new_empty(p + m)
+        t_all.index_copy_(0, pos_old, t)
+        t_all.index_copy_(0, pos_new, tn)
+        s_all = seg.new_empty(p + m)
+        s_all.index_copy_(0, pos_old, seg)
+        s_all.index_copy_(0, pos_new, seg.index_select(0, k))
+        perm, t, seg = perm_all, t_all, s_all
+    return seg, t, z.index_select(0, perm)
 
 
 def trace_segments_fast(
