@@ -335,10 +335,10 @@ def trace_segments_fast(
     n_seg = starts.shape[0]
     widest = max([bl.weight.shape[0] for bl in blocks if bl.weight is not None] + [1])
     if chunk_segments is None:
-        # ~100 points per segment at the widest layer in about 4 MB on a CPU (fits in cache;
+        # ~100 points per segment at the widest layer in about 8 MB on a CPU (fits in cache;
         # measured fastest on one core for 784-64x3), 256 MB on an accelerator (few launches)
         size = torch.empty((), dtype=dtype).element_size()
-        budget = 2**22 if prep.device.type == "cpu" else 2**28
+        budget = 2**23 if prep.device.type == "cpu" else 2**28
         chunk_segments = max(1, budget // (100 * widest * size))
     segs, ts, outs, lens = [], [], [], []
     for lo in range(0, n_seg, chunk_segments):
