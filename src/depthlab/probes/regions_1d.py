@@ -7,10 +7,10 @@ nonlinearities; see :func:`plan`). It gives the same pieces and breakpoints as t
 
 Algorithm
 ---------
-The network is reduced to alternating blocks ``z_{k+1} = phi_k(z_k) M_k + c_k``: every run of
+The network is reduced to alternating blocks ``z_{k+1} = phi_k(z_k) M_k^T + c_k``: every run of
 consecutive affine layers (Linear, eval BatchNorm, Flatten, Dropout, Identity, small convolutions)
-is collapsed into one matrix ``M_k`` (``n_in x n_out``, float64, read off by applying the layers to
-the identity) and one bias ``c_k``. Segments ``x_s(t) = a_s + t (b_s - a_s)`` are carried as sorted
+is collapsed into one matrix ``M_k`` (``n_out x n_in``, float64; a lone Linear keeps its own
+weight, anything else is read off by applying the layers to the identity) and one bias ``c_k``. Segments ``x_s(t) = a_s + t (b_s - a_s)`` are carried as sorted
 points ``(s, t)``, first only ``t = 0`` and ``t = 1``, together with the pre-activations ``z`` of
 the current nonlinearity at those points (``P x n``). Only the two endpoints are ever formed in
 input space.
@@ -24,12 +24,14 @@ and all segments are found at once; the crossing sits at
     t* = t_i + (t_{i+1} - t_i) (z_ij - c) / (z_ij - z_{i+1,j}),
 
 and the pre-activations of all units there are the linear interpolation of the two neighbours.
-The new points are sorted (two stable sorts of the new points only) and merged into place by
-computed positions; points closer than ``1e-14`` in ``t`` to their predecessor in the same segment
-are merged (two units crossing at the same ``t``, or a kink on an existing point), the same rule
-as :mod:`depthlab.pl`. Then ``phi`` and the next block are applied to old and new points. After
-the last block the points are the breakpoints, ``n_pieces = points - 1`` per segment, and the
-values are the exact model outputs there.
+Only the new points are sorted (by ``(s, t)``) and their positions in the merged order are
+computed by counting; points closer than ``1e-14`` in ``t`` to their predecessor in the same
+segment are merged (two units crossing at the same ``t``, or a kink on an existing point), the
+same rule as :mod:`depthlab.pl`. Then ``phi`` and the next block are applied to old and new
+points; the product writes both into one buffer in storage order (old rows, then new rows), and a
+permutation gives the sorted order, so only sign bytes and 1-D arrays are ever permuted. After the
+last block the points are the breakpoints, ``n_pieces = points - 1`` per segment, and the values
+are the exact model outputs there.
 
 Cost: one matrix product per block on the points that exist at that block, a few elementwise
 passes, no Python loop over segments or units; segments are processed in chunks only to bound
