@@ -39,7 +39,8 @@ net "reaches" the target if its test error is at or below it at one of these eva
 Caps: ``max_neurons`` (default ``2^max n``: 4096 on the CPU) for one hidden layer;
 ``max_neurons_deep`` = 128 for k ≥ 2 (the deep bounds need at most 48 at n ≤ 12; deep probes
 cost width², so a deep cap of 4096 is out of reach on a CPU). A doubling that stops helping
-(``plateau``) also ends a search as censored. In the claim every censored search, at every
+(``plateau``: two doublings, from 128 neurons on, cut the best error by less than 10%) also
+ends a search as censored. In the claim every censored search, at every
 depth, counts as twice the one-layer cap, so the deep searches' lower cap cannot favour depth.
 
 The target
@@ -132,6 +133,9 @@ class MultiplicationConfig(ExperimentConfig):
         lt=1,
         description="stop doubling (censored) once two doublings cut the error by less than this",
     )
+    plateau_from: int = Field(
+        128, ge=4, description="total neurons from which the plateau rule may stop a search"
+    )
     steps: int = Field(300, ge=1, description="full-batch Adam steps per probe")
     steps_large: int = Field(150, ge=1, description="steps per probe for n >= large_n")
     eval_every: int = Field(10, ge=1, description="steps between test evaluations")
@@ -220,11 +224,12 @@ class WidthSearch:
     exact_below : a bracket with at most this many untried widths inside is probed whole.
     resolution : stop when ``hi − lo ≤ max(1, resolution · hi)``; otherwise bisect at the
         geometric midpoint ``round(sqrt(lo · hi))`` (one width per round, log2 steps).
-    plateau : while doubling (nothing passed yet) from width ``2 · ladder`` on, stop as
-        censored when the best error of the last two doublings is not at least this fraction
-        below the best error at a quarter of the width or less: more width is not helping
-        at this training budget. None: always double up to ``cap``. Needs the errors passed
-        to :meth:`update`.
+    plateau : while doubling (nothing passed yet), once the largest failing width is at
+        least ``plateau_from``, stop as censored when the best error of the last two doublings
+        is not at least this fraction below the best error at a quarter of that width or less:
+        more width is not helping at this training budget. None: always double up to ``cap``.
+        Needs the errors passed to :meth:`update`.
+    plateau_from : the width from which the plateau rule applies (default ``2 · ladder``).
     """
 
     cap: int
@@ -232,6 +237,7 @@ class WidthSearch:
     exact_below: int = 8
     resolution: float = 0.125
     plateau: float | None = None
+    plateau_from: int | None = None
     lo: int = 0
     hi: int | None = None
     probed: dict[int, bool] = field(default_factory=dict)
@@ -291,7 +297,8 @@ class WidthSearch:
         self.hi = min(passing) if passing else None
         below = [w for w, ok in self.probed.items() if not ok and (self.hi is None or w < self.hi)]
         self.lo = max(below, default=0)
-        if self.hi is None and self.plateau is not None and self.lo >= 2 * self.ladder:
+        start = self.plateau_from if self.plateau_from is not None else 2 * self.ladder
+        if self.hi is None and self.plateau is not None and self.lo >= max(start, 4):
             w = self.lo
             recent = [self.errors[v] for v in (w, w // 2) if v in self.errors]
             before = [e for v, e in self.errors.items() if v <= w // 4]
@@ -406,6 +413,7 @@ class Multiplication:
                 cap=max(1, self._cap(k, ns, config) // k),
                 resolution=config.resolution,
                 plateau=config.plateau,
+                plateau_from=max(4, -(-config.plateau_from // k)),
             )
             for k in config.depths
             for n in ns
