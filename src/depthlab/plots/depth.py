@@ -47,8 +47,9 @@ def plot_multiplication(
         grp = grp.sort_values("n")
         (line,) = ax.semilogy(grp["n"], grp["min_neurons"], "o-", label=f"trained, k={k}")
         miss = grp[~grp["found"].astype(bool)]
-        if len(miss):  # censored searches: hollow ^ just above their cap
-            caps = miss["cap_neurons"] if "cap_neurons" in miss else [fallback_cap] * len(miss)
+        if len(miss):  # censored searches: hollow ^ just above the largest count tried
+            col = "max_failing_neurons" if "max_failing_neurons" in miss else "cap_neurons"
+            caps = miss[col] if col in miss else [fallback_cap] * len(miss)
             ax.semilogy(
                 miss["n"],
                 1.15 * np.asarray(caps, dtype=float),
@@ -65,7 +66,7 @@ def plot_multiplication(
         ax.semilogy(ns, 4.0 * (ns - 1), "k:", lw=1, label="4(n−1) (tree)")
     ax.set_xlabel("inputs n")
     ax.set_ylabel(f"fewest neurons reaching rel. MSE {target:g}")
-    ax.set_title("Product of n inputs from U[0, 2] (hollow ^: cap not enough)")
+    ax.set_title("Product of n inputs from U[0, 2] (^: censored, above largest tried)")
     ax.legend(fontsize=8)
     out["multiplication_minimal_neurons"] = save_figure(
         fig, run_dir, "multiplication_minimal_neurons"
