@@ -270,3 +270,12 @@ def test_bad_ns_or_depths_are_config_errors(tmp_path, over, words):
     assert "\n" not in msg
     for w in words:
         assert w in msg
+
+
+def test_default_n_range_follows_the_device():
+    from depthlab.experiments.multiplication import MultiplicationConfig, default_ns
+
+    assert MultiplicationConfig().ns is None  # resolved from the run's device
+    assert default_ns("cpu") == list(range(2, 13))
+    assert default_ns(torch.device("cuda")) == list(range(2, 17))
+    assert MultiplicationConfig.quick().ns == [2, 3, 4]
