@@ -60,8 +60,8 @@ exact. This was decided from the arithmetic above, before any run at n > 6.
 Claim 3 is about *approximation to a fixed error by gradient descent*, not exact
 representation, so the theory's ``2^n`` is an upper reference, not a prediction of the number.
 
-Time budget: default (n = 2..12 on the CPU) about 2.5 min wall (107 s CPU, one thread) on a
-shared 2-core machine; ``--quick`` under 10 s. On CUDA the default n range is 2..16 (one-layer
+Time budget: default (n = 2..12 on the CPU) 93 s CPU on one thread (97 s wall at load ≈ 1 on
+a shared 2-core machine, more under load); ``--quick`` under 10 s. On CUDA the default n range is 2..16 (one-layer
 cap 2^16 neurons).
 """
 
