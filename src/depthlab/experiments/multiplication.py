@@ -30,11 +30,11 @@ zero input columns get zero gradient, see :func:`~depthlab.train_batched.embed_p
 and each model gets its own n's data (``stacked_data=True``). Each model stops as soon as its
 test error reaches the target (per-model masking).
 
-Training budget per probe (fixed before any result; never tuned to the claim): tanh MLP,
-LeCun-normal init, 512 training points, full-batch Adam, lr 3e-2 (as before this search was
-rewritten) with a cosine schedule over ``steps`` = 300 steps, 2 seeds; for n ≥ ``large_n`` = 7
-``steps_large`` = 150 steps and ``seeds_large`` = 1 seed, to fit the CPU budget (fewer steps and
-seeds at large n rather than fewer n). Test error (1024 points) is evaluated every 10 steps; a
+Training budget per probe (never tuned to the claim): tanh MLP, LeCun-normal init, full-batch
+Adam, lr 3e-2 (as before this search was rewritten) with a cosine schedule over ``steps`` = 300
+steps, 2 seeds, all fixed before any result; 512 training points, and for n ≥ ``large_n`` = 7
+``steps_large`` = 150 steps and ``seeds_large`` = 1 seed, chosen from the wall time of the first
+runs to fit the CPU budget (fewer steps and seeds at large n rather than fewer n). Test error (1024 points) is evaluated every 10 steps; a
 net "reaches" the target if its test error is at or below it at one of these evaluations.
 Caps: ``max_neurons`` (default ``2^max n``: 4096 on the CPU) for one hidden layer;
 ``max_neurons_deep`` = 128 for k ≥ 2 (the deep bounds need at most 48 at n ≤ 12; deep probes
@@ -61,8 +61,8 @@ Claim 3 is about *approximation to a fixed error by gradient descent*, not exact
 representation, so the theory's ``2^n`` is an upper reference, not a prediction of the number.
 
 Time budget: default (n = 2..12 on the CPU) 93 s CPU on one thread (97 s wall at load ≈ 1 on
-a shared 2-core machine, more under load); ``--quick`` under 10 s. On CUDA the default n range is 2..16 (one-layer
-cap 2^16 neurons).
+a shared 2-core machine, more under load); ``--quick`` under 10 s. On CUDA the default n range
+is 2..16 (one-layer cap 2^16 neurons).
 """
 
 from __future__ import annotations
