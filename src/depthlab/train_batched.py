@@ -197,25 +197,37 @@ def _per_model_eval(
     y: torch.Tensor,
     kind: str,
     batch_size: int = 4096,
+    fn: LossFn | None = None,
+    stacked: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Mean test loss ``(K,)`` and accuracy ``(K,)`` (classification) of all K models."""
+    """Mean test loss ``(K,)`` and accuracy ``(K,)`` (classification) of all K models.
+
+    ``fn`` replaces the loss ``kind`` names; ``stacked``: ``x``, ``y`` carry a leading K dim
+    (model k is evaluated on ``x[k]``, ``y[k]``).
+    """
 
     def fwd(p, xx):
         return functional_call(base, p, (xx,))
 
-    fn = _loss_fn(kind)
+    fn = fn or _loss_fn(kind)
+    data_dim = 0 if stacked else None
     k = next(iter(params.values())).shape[0]
+    n_pts = x.shape[1] if stacked else len(x)
     tot = torch.zeros(k, dtype=torch.float64, device=x.device)
     cor = torch.zeros(k, dtype=torch.float64, device=x.device)
     with torch.no_grad():
-        for i in range(0, len(x), batch_size):
-            xb, yb = x[i : i + batch_size], y[i : i + batch_size]
-            out = vmap(fwd, in_dims=(0, None))(params, xb)  # (K, B, out)
-            losses = vmap(fn, in_dims=(0, None))(out, yb)  # (K,)
-            tot += losses.to(torch.float64) * len(yb)
+        for i in range(0, n_pts, batch_size):
+            if stacked:
+                xb, yb = x[:, i : i + batch_size], y[:, i : i + batch_size]
+            else:
+                xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+            b = yb.shape[1] if stacked else len(yb)
+            out = vmap(fwd, in_dims=(0, data_dim))(params, xb)  # (K, B, out)
+            losses = vmap(fn, in_dims=(0, data_dim))(out, yb)  # (K,)
+            tot += losses.to(torch.float64) * b
             if yb.dtype == torch.int64:
                 cor += (out.argmax(dim=-1) == yb).sum(dim=1).to(torch.float64)
-    n = max(len(x), 1)
+    n = max(n_pts, 1)
     return tot / n, (cor / n if y.dtype == torch.int64 else None)
 
 
@@ -227,6 +239,8 @@ def fit_batched(
     generators: Sequence[torch.Generator] | None = None,
     targets: torch.Tensor | None = None,
     loss_fn: LossFn | None = None,
+    eval_loss_fn: LossFn | None = None,
+    stacked_data: bool = False,
     progress: Progress = QUIET,
     description: str = "train batched",
 ) -> BatchedTrainResult:
@@ -244,6 +258,13 @@ def fit_batched(
         logits for ``loss="logit_l2"``), shared by all K models.
     loss_fn : optional training loss ``(out (B, C), target (B, ...)) -> scalar`` replacing the
         one ``config.loss`` names (e.g. temperature distillation); evaluation is unchanged.
+    eval_loss_fn : optional test loss, same signature, replacing the MSE / cross-entropy that
+        ``test_loss`` (and so ``target_metric`` and ``patience``) is measured with; e.g. an
+        importance-weighted MSE whose weights travel as an extra target column.
+    stacked_data : if True, ``data``'s four tensors (and ``targets``) carry a leading K dim:
+        model k trains on ``x_train[k], y_train[k]`` and is evaluated on ``x_test[k],
+        y_test[k]`` (one dataset per model, all of one size); e.g. products of different n,
+        zero-padded to one input width.
 
     Returns
     -------
@@ -275,6 +296,13 @@ def fit_batched(
     base = models[0]
     x_tr = data.x_train
     y_tr = targets if targets is not None else data.y_train
+    if stacked_data:
+        for name, t in (("x_train", x_tr), ("y_train", y_tr), ("x_test", data.x_test)):
+            if t.dim() < 2 or t.shape[0] != k:
+                raise ValueError(
+                    f"stacked_data=True needs {name} with a leading dim of {k} (one slice per "
+                    f"model), got shape {tuple(t.shape)}"
+                )
     train_loss = loss_fn or _loss_fn(cfg.loss)
     eval_kind = (
         "ce" if cfg.loss in ("ce", "logit_l2") and data.y_test.dtype == torch.int64 else "mse"
@@ -297,7 +325,8 @@ def fit_batched(
             grads = torch.autograd.grad(losses.sum(), [leaves[n] for n in names])
         return dict(zip(names, grads, strict=True)), losses.detach()
 
-    n = len(x_tr)
+    n = x_tr.shape[1] if stacked_data else len(x_tr)
+    rows_k = torch.arange(k, device=device).unsqueeze(1) if stacked_data else None
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
     active = torch.ones(k, dtype=torch.bool, device=device)
@@ -319,7 +348,10 @@ def fit_batched(
             seen = 0
             for i in range(0, n, cfg.batch_size):
                 idx = perms[:, i : i + cfg.batch_size]  # (K, B)
-                grads, losses = step_fn(params, x_tr[idx], y_tr[idx])
+                if stacked_data:
+                    grads, losses = step_fn(params, x_tr[rows_k, idx], y_tr[rows_k, idx])
+                else:
+                    grads, losses = step_fn(params, x_tr[idx], y_tr[idx])
                 live = losses[active]
                 if not bool(torch.isfinite(live).all()):
                     bad_k = [j for j in range(k) if active_list[j] and not math.isfinite(losses[j])]
@@ -345,7 +377,13 @@ def fit_batched(
             stop_all = cfg.max_steps is not None and step >= cfg.max_steps
             if epoch % cfg.eval_every == 0 or epoch == cfg.epochs or stop_all:
                 test_loss, test_acc = _per_model_eval(
-                    base, params, data.x_test, data.y_test, eval_kind
+                    base,
+                    params,
+                    data.x_test,
+                    data.y_test,
+                    eval_kind,
+                    fn=eval_loss_fn,
+                    stacked=stacked_data,
                 )
                 lr_now = _lr_at(cfg, step, total_steps, steps_per_epoch)
                 secs = time.perf_counter() - t0

@@ -42,22 +42,31 @@ def plot_multiplication(
 
     fig, axes = new_figure(1, 1, width=6)
     ax = axes[0, 0]
-    cap = minima["min_neurons"].max()
+    fallback_cap = minima["min_neurons"].max()
     for k, grp in minima.groupby("k"):
         grp = grp.sort_values("n")
         (line,) = ax.semilogy(grp["n"], grp["min_neurons"], "o-", label=f"trained, k={k}")
         miss = grp[~grp["found"].astype(bool)]
-        if len(miss) and cap == cap:  # searches that hit the cap: drawn at the top, hollow
+        if len(miss):  # censored searches: hollow ^ just above the largest count tried
+            col = "max_failing_neurons" if "max_failing_neurons" in miss else "cap_neurons"
+            caps = miss[col] if col in miss else [fallback_cap] * len(miss)
             ax.semilogy(
-                miss["n"], [1.15 * cap] * len(miss), "^", mfc="none", color=line.get_color()
+                miss["n"],
+                1.15 * np.asarray(caps, dtype=float),
+                "^",
+                mfc="none",
+                color=line.get_color(),
             )
     ns = np.array(sorted(minima["n"].unique()))
     if len(ns):
         ax.semilogy(ns, 2.0**ns, "k--", lw=1, label="2^n (exact, 1 layer)")
+        if "bound_thm51" in minima and (minima["k"] == 2).any():
+            b2 = minima[minima["k"] == 2].sort_values("n")
+            ax.semilogy(b2["n"], b2["bound_thm51"], "k-.", lw=1, label="Thm 5.1, k=2")
         ax.semilogy(ns, 4.0 * (ns - 1), "k:", lw=1, label="4(n−1) (tree)")
     ax.set_xlabel("inputs n")
     ax.set_ylabel(f"fewest neurons reaching rel. MSE {target:g}")
-    ax.set_title("Product of n inputs from U[0, 2] (hollow ^: not reached)")
+    ax.set_title("Product of n inputs from U[0, 2] (^: censored, above largest tried)")
     ax.legend(fontsize=8)
     out["multiplication_minimal_neurons"] = save_figure(
         fig, run_dir, "multiplication_minimal_neurons"
