@@ -5,8 +5,9 @@
 #
 # It runs: the CUDA parity tests (tests/gpu), the region benchmark on CUDA (784-256x4 target < 5 s),
 # the signal, batched-training and loss-landscape benchmarks on CUDA, and `depthlab reproduce
-# --quick --device cuda`, and the CIFAR-10 paths on a synthetic copy. Each step has its own time limit, so one slow step cannot starve the rest.
-# Outputs (JSON and logs) go to OUT_DIR. Missing pure-Python packages may be preinstalled on
+# --quick --device cuda`, the CIFAR-10 paths on a synthetic copy, and the default multiplication
+# search (n up to 16 on CUDA). Each step has its own time limit, so one slow step cannot starve the rest.
+# Outputs (one log per step, at most 8 files) go to OUT_DIR. Missing pure-Python packages may be preinstalled on
 # PYTHONPATH; the package itself is imported from src/.
 set -u
 out=${1:?usage: gpu_checks.sh OUT_DIR [quick]}
@@ -29,7 +30,7 @@ $py -c 'import torch; print("torch", torch.__version__, torch.cuda.get_device_na
 step gpu_tests 150 $py -m pytest tests/gpu tests/unit/test_regions_1d_fast.py -q -p no:cacheprovider -o addopts=""
 step bench_regions 150 $py benchmarks/bench_regions.py --device cuda --full --no-baseline-full --repeat 3
 if [ "$mode" = quick ]; then lq=--quick; else lq=; fi
-step bench_landscape 150 $py benchmarks/bench_landscape.py --no-cpu $lq --out "$out/bench_landscape.json"
+step bench_landscape 150 $py benchmarks/bench_landscape.py --no-cpu $lq
 step bench_signal 60 $py benchmarks/bench_signal.py --device cuda
 step bench_train_batched 60 $py benchmarks/bench_train_batched.py --device cuda
 step reproduce_quick 200 $py -m depthlab reproduce --quick --device cuda --out /tmp/rq_cuda
@@ -44,4 +45,5 @@ $py -m depthlab run mimic --quick --device cuda --set dataset=cifar10 --out /tmp
 $py -m depthlab run landscape-skip --quick --device cuda --set dataset=cifar10 --out /tmp/cifar_runs
 EOS
 step cifar_cuda 200 bash /tmp/cifar_cuda.sh
+step multiplication_cuda 200 $py -m depthlab run multiplication --device cuda --out /tmp/mult_cuda
 exit 0
