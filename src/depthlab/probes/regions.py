@@ -859,6 +859,8 @@ def _pool_site(
     del key, tie, best
     n_dead = 0
     nval = n_valid.tolist()
+    win_host = win.tolist()  # no device sync per stage
+    n_cols = z.buf.shape[1]
     for o in range(n_out):
         if nval[o] < 2:
             continue
@@ -870,12 +872,15 @@ def _pool_site(
         w = torch.zeros_like(g)  # the current winner's position in the window
         wo = win[o]
         for j in range(1, nval[o]):
+            uj = win_host[o][j]
             fr = faces.buf[g]
             nr = nv.buf[g]
             m = fr.shape[1]
             validr = torch.arange(m, device=dev)[None, :] < nr[:, None]
             fc = fr.clamp(min=0)
-            val = z.buf[fc, wo[j]] - z.buf[fc, wo[w][:, None]]  # (G, M): a_j - a_w
+            # (G, M) a_j - a_w at the vertices; flat indexing is ~2x faster than z[rows, col]
+            zf, base = z.buf.view(-1), fc * n_cols
+            val = zf[base + uj] - zf[base + wo[w][:, None]]
             sr = ((val > tol).to(torch.int8) - (val < -tol).to(torch.int8)) * validr
             pos = (sr > 0).any(1)
             neg = (sr < 0).any(1)
@@ -887,7 +892,7 @@ def _pool_site(
             rc = g[cut]
             _cut(
                 verts, faces, nv, z, codes, cand, rc, fr[cut], nr[cut], sr[cut], validr[cut],
-                int(wo[j]), 0.0, wo[w[cut]],
+                uj, 0.0, wo[w[cut]],
             )  # fmt: skip
             new = torch.arange(n_before, faces.n, device=dev)
             w_minus = w[cut]
