@@ -26,6 +26,9 @@ def test_maxpool_probes_leave_model_unchanged():
     )  # fmt: skip
     net.train()  # BatchNorm in train mode: the probes must not update its stats
     net(torch.randn(4, 1, 5)).sum().backward()
+    pts, xs = torch.randn(3, 1, 5), torch.randn(3, 1, 5)
+    rng = torch.get_rng_state()
     with unchanged(net):
-        regions.count_2d(net, torch.randn(3, 1, 5))
-        regions.distance_to_boundary(net, torch.randn(3, 1, 5))
+        regions.count_2d(net, pts)
+        regions.distance_to_boundary(net, xs)
+    assert torch.equal(torch.get_rng_state(), rng)  # the global RNG is not drawn from

@@ -12,8 +12,11 @@ same state (Hanin & Rolnick 2019, "Deep ReLU networks have surprisingly few acti
   are split by its zero set at once with tensor operations (no Python loop over regions). The
   unit's input is affine on every current polygon, so its values at the polygon vertices (shared,
   computed by the model's own forward, or interpolated along edges) decide the split exactly.
+  A max pool is split output by output along the ties of each window's entries with its winner
+  (a tournament over the entries, then a merge of the pieces with the same winner).
 - :func:`distance_to_boundary`: ``min_j |z_j(x) - c_j| / ||grad_x z_j(x)||`` over units ``j`` and
-  their kinks ``c_j``; exact because the region is the convex polytope cut out by the local affine
+  their kinks ``c_j`` (and ``|a_m - a_i| / ||grad (a_m - a_i)||`` over max-pool windows with
+  winner ``m``); exact because the region is the convex polytope cut out by the local affine
   extensions of all units.
 
 Everything runs in float64 on a deep copy of the model, on the model's device.
@@ -242,7 +245,9 @@ class Regions2D:
     faces : (R, M) int64 vertex indices of each convex polygon, counter-clockwise, padded with -1.
     n_vertices_per_face : (R,) int64.
     areas : (R,) float64 polygon areas (shoelace formula).
-    patterns : (R, units) int8 activation state of each region (``None`` if not asked for).
+    patterns : (R, units) activation state of each region (``None`` if not asked for): int8
+        (ReLU-like units), or int32 when there is a max pool (its units are the pool outputs,
+        each state the winner's index in its channel's spatial input, as ``return_indices``).
     plane : the :class:`Plane` (plane coordinates -> input space).
     window : the window polygon's vertices (K, 2).
     sites : nonlinear layer names in call order.
@@ -423,8 +428,8 @@ def count_2d(
 
     Parameters
     ----------
-    model : piecewise-linear ``nn.Module`` (see :mod:`depthlab.pl`; MaxPool is not supported in
-        2-D); not modified. Computed in float64 on the model's device.
+    model : piecewise-linear ``nn.Module`` (see :mod:`depthlab.pl`, MaxPool1d/2d included); not
+        modified. Computed in float64 on the model's device.
     points : (3, *input_shape) three inputs spanning the plane (e.g. three training images), or
         ``None`` for a model with 2 inputs (the plane is the input space itself).
     window : ``(u_min, u_max, v_min, v_max)`` in plane coordinates. Default: for three points a
@@ -432,7 +437,8 @@ def count_2d(
         regioncam convention); for 2-D inputs ``[-1, 1]^2``.
     domain : ``"square"`` (the window) or ``"triangle"`` (the triangle of the three points).
     max_regions : raise :class:`RegionLimitError` once more regions than this appear.
-    patterns : keep each region's activation pattern (R x units int8).
+    patterns : keep each region's activation pattern (R x units; int8, or int32 when the model
+        has a max pool, whose state per output is the winning entry's spatial index).
     eps : relative tolerance for a vertex to count as lying on a unit's kink.
 
     Returns
@@ -442,6 +448,10 @@ def count_2d(
 
     Notes
     -----
+    A max pool output ``max(a_1 .. a_K)`` splits the plane where the winning entry changes, i.e.
+    along the ties ``a_m = a_i`` with the winner ``m``; see :func:`_pool_site` for the exact
+    tournament-and-merge construction (each region keeps one pattern; no over-splitting).
+
     Shallow ReLU nets with ``N`` units on a 2-D input have at most ``1 + N + C(N, 2)`` regions;
     Hanin & Rolnick (2019b) find the count per unit area grows like ``N^2`` whatever the depth.
     """
@@ -727,7 +737,8 @@ def _pool_windows(
     spatial = shape[-dims:]
     chans = math.prod(shape[:-dims])
     fn = F.max_pool1d if dims == 1 else F.max_pool2d
-    probe = torch.randn((2, chans, *spatial), dtype=torch.float64, device=device)
+    gen = torch.Generator().manual_seed(0)  # a fixed probe; the global RNG is left alone
+    probe = torch.randn((2, chans, *spatial), dtype=torch.float64, generator=gen).to(device)
     ref, ref_idx = fn(probe, ksz, std, pad, dil, ceil_mode=mod.ceil_mode, return_indices=True)
     out_sp = ref.shape[2:]
     pos, ok = [], []
