@@ -226,6 +226,9 @@ def test_maxout_on_a_2d_input_equals_reference():
     r = regions.count_2d(model, window=(-3, 3, -3, 3))
     ref = reference_regions(model, r.plane, r.window.numpy())
     assert r.n_regions == len(ref) and r.euler_characteristic() == 1
+    # every vertex is used, and the count does not depend on keeping the patterns
+    assert torch.unique(r.faces[r.faces >= 0]).numel() == r.vertices.shape[0]
+    assert regions.count_2d(model, window=(-3, 3, -3, 3), patterns=False).n_regions == r.n_regions
     assert {tuple(p) for p in r.patterns.long().tolist()} == set(ref)
 
 

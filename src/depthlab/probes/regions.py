@@ -929,6 +929,14 @@ def _pool_site(
         if codes is not None:
             codes.keep(alive)
         _drop_straight_vertices(faces, nv, verts.n, n_fixed)
+        # renumber the vertices still in use (the merges leave some behind); order is kept, so
+        # the window's corners stay 0 .. n_fixed - 1
+        f = faces.data
+        used = torch.zeros(verts.n, dtype=torch.bool, device=dev)
+        used[f[f >= 0]] = True
+        new_id = torch.cumsum(used, 0) - 1
+        faces.buf[: faces.n] = torch.where(f >= 0, new_id[f.clamp(min=0)], -1)
+        verts.keep(used)
 
 
 def _merge_pieces(
