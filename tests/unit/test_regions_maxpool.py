@@ -255,6 +255,12 @@ def test_kernel_one_max_pool_changes_nothing():
     assert torch.equal(b.patterns[:, 10:20].long(), torch.arange(10).expand(b.n_regions, -1))
 
 
+def test_max_regions_is_checked_inside_a_max_pool():
+    net = _seeded(nn.Sequential(nn.Linear(2, 12), nn.Unflatten(1, (1, 12)), nn.MaxPool1d(3, 1)), 9)
+    with pytest.raises(regions.RegionLimitError, match="max_regions=5 at layer '2' pool output"):
+        regions.count_2d(net, window=(-3, 3, -3, 3), max_regions=5)
+
+
 def test_unsupported_adaptive_max_pool_is_named():
     net = nn.Sequential(nn.Linear(2, 6), nn.Unflatten(1, (1, 6)), nn.AdaptiveMaxPool1d(2))
     with pytest.raises(pl.UnsupportedLayerError, match="AdaptiveMaxPool1d"):
