@@ -178,6 +178,20 @@ def gpu_case(
             landscape.SurfaceOptions(batch_size=4096, autocast_bf16=True, channels_last=True),
         )
     )
+    variants.append(
+        (
+            "bf16 autocast + channels_last, whole set in one batch",
+            landscape.SurfaceOptions(batch_size=n, autocast_bf16=True, channels_last=True),
+        )
+    )
+    variants.append(
+        (
+            "bf16 autocast + channels_last, vmap 4 points per call, batch 2048",
+            landscape.SurfaceOptions(
+                batch_size=2048, autocast_bf16=True, channels_last=True, points_per_call=4
+            ),
+        )
+    )
     if compile_:
         variants.append(
             (

@@ -5,24 +5,28 @@ Usage::
     python benchmarks/bench_regions.py            # CPU sizes that finish in about a minute
     python benchmarks/bench_regions.py --full     # adds 784-256x4 (regioncam: ~70 s on one core)
     python benchmarks/bench_regions.py --device cuda --full
+    python benchmarks/bench_regions.py --only-1d --repeat 3   # the batched 1-D case alone
 
 Prints one JSON object: for each case the sizes, the region counts of both (they must agree),
 baseline (regioncam) time, our time, ``ratio = ours / baseline`` (<= 1 means we are faster) and the
 device. Timings are the best of ``--repeat`` runs. regioncam works in float32 on one CPU core;
-depthlab in float64 on the chosen device.
+depthlab in float64 on the chosen device (the 1-D case also times depthlab's opt-in float32 mode
+and the previous 1-D engine). In 1-D the ratio is of throughputs (segments per second):
+``ratio = regioncam's / ours``, ``throughput_gain = ours / regioncam's``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 
 import numpy as np
 import torch
 
-from depthlab import regions
+from depthlab import pl, regions
 from depthlab.init import initialize
 from depthlab.nets import mlp
 
@@ -54,7 +58,7 @@ def _best(fn, repeat: int):
     return best, out
 
 
-def bench_2d(widths, device, repeat, plane: bool) -> dict:
+def bench_2d(widths, device, repeat, plane: bool, baseline: bool = True) -> dict:
     import regioncam
 
     model = _net(widths, 0, device)
@@ -74,7 +78,7 @@ def bench_2d(widths, device, repeat, plane: bool) -> dict:
         return regions.count_2d(model, p, patterns=False, max_regions=None).n_regions
 
     ours()  # warm-up (allocator, kernels)
-    t_base, n_base = _best(theirs, repeat)
+    t_base, n_base = _best(theirs, repeat) if baseline else (float("nan"), None)
     t_ours, n_ours = _best(ours, repeat)
     return {
         "case": "2d " + "-".join(map(str, widths)) + (" plane" if plane else " [-1,1]^2"),
@@ -82,46 +86,101 @@ def bench_2d(widths, device, repeat, plane: bool) -> dict:
         "regions_depthlab": n_ours,
         "baseline_s": round(t_base, 4),
         "ours_s": round(t_ours, 4),
-        "ratio": round(t_ours / t_base, 3),
+        "ratio": round(t_ours / t_base, 3) if baseline else None,
     }
 
 
+def _rc_layers(model) -> list[tuple[np.ndarray, np.ndarray]]:
+    lins = [m for m in model if isinstance(m, torch.nn.Linear)]
+    return [
+        (
+            lin.weight.detach().cpu().numpy().T.astype(np.float32).copy(),
+            lin.bias.detach().cpu().numpy().astype(np.float32),
+        )
+        for lin in lins
+    ]
+
+
 def bench_1d(widths, n_segments, n_baseline, device, repeat) -> dict:
+    """Segments between pairs of standard normal points, 784-D. regioncam's 1-D object takes one
+    line at a time: it runs over the first ``n_baseline`` segments (``size=2.0`` makes its line
+    exactly the segment), with its weights converted to numpy once, outside the timing. Ours runs
+    over all ``n_segments`` at once, in float64 (exact, default) and float32."""
     import regioncam
 
     model = _net(widths, 0, device)
     g = torch.Generator().manual_seed(2)
     a = torch.randn(n_segments, widths[0], generator=g)
     b = torch.randn(n_segments, widths[0], generator=g)
+    layers = _rc_layers(model)
+    pairs = torch.stack([a[:n_baseline], b[:n_baseline]], 1).numpy().astype(np.float32)
 
-    def theirs():  # regioncam's 1-D object handles one line: loop over a subset of segments
-        total = 0
+    def theirs():
+        counts, ends = [], []
         for i in range(n_baseline):
-            rc = regioncam.Regioncam1D.through_points(
-                torch.stack([a[i], b[i]]).numpy().astype(np.float32), size=0.5
-            )
-            _rc_add(rc, model)
-            total += rc.num_edges
-        return total
+            rc = regioncam.Regioncam1D.through_points(pairs[i], size=2.0)
+            for k, (w, bias) in enumerate(layers):
+                rc.linear(w, bias)
+                if k < len(layers) - 1:
+                    rc.relu()
+            counts.append(rc.num_edges)
+            ends.append((float(rc.inputs[0]), float(rc.inputs[-1])))
+        return counts, ends
 
-    def ours():
-        return int(regions.count_1d_batch(model, a.to(device), b.to(device)).n_regions.sum())
+    ad, bd = a.to(device), b.to(device)
 
-    t_base, _ = _best(theirs, repeat)
-    t_ours, total = _best(ours, repeat)
+    def ours(dtype):
+        def run():
+            return regions.count_1d_batch(model, ad, bd, dtype=dtype).n_regions
+
+        return run
+
+    def previous():  # the engine count_1d_batch used before (pl's one-pass Sequential path)
+        return pl.trace_segments(model, ad, bd).n_pieces
+
+    ours(torch.float64)()  # warm-up (allocator, kernels)
+    # interleaved repeats, best of each: a shared machine's load hits all four alike
+    best = [float("inf")] * 4
+    for _ in range(repeat):
+        runs = (theirs, ours(torch.float64), ours(torch.float32), previous)
+        timed = [_best(fn, 1) for fn in runs]
+        best = [min(b, t) for b, (t, _) in zip(best, timed, strict=True)]
+    (counts, ends), n64, n32, n_prev = (out for _, out in timed)
+    t_base, t64, t32, t_prev = best
+
+    # same lines as regioncam's (its float32 end points): the counts must agree
+    p = torch.from_numpy(pairs).double()
+    d = p[:, 1] - p[:, 0]
+    d = d / d.norm(dim=1, keepdim=True)
+    mid = 0.5 * (p[:, 0] + p[:, 1])
+    lo = torch.tensor([e[0] for e in ends], dtype=torch.float64)[:, None]
+    hi = torch.tensor([e[1] for e in ends], dtype=torch.float64)[:, None]
+    check = regions.count_1d_batch(model, (mid + lo * d).to(device), (mid + hi * d).to(device))
+    agree = int((check.n_regions.cpu() == torch.tensor(counts)).sum())
+
     base_rate = n_baseline / t_base
-    our_rate = n_segments / t_ours
+    r64, r32, r_prev = n_segments / t64, n_segments / t32, n_segments / t_prev
     return {
         "case": f"1d batch {'-'.join(map(str, widths))}",
         "segments_depthlab": n_segments,
         "segments_regioncam": n_baseline,
-        "pieces_depthlab_total": total,
+        "pieces_per_segment_regioncam": round(sum(counts) / n_baseline, 2),
+        "pieces_per_segment_depthlab": round(float(n64.double().mean()), 2),
+        "counts_agree_with_regioncam": f"{agree}/{n_baseline}",
+        "float32_counts_equal_float64": f"{int((n32 == n64).sum())}/{n_segments}",
+        "baseline_s": round(t_base, 4),
+        "ours_s": round(t64, 4),
+        "ours_float32_s": round(t32, 4),
+        "previous_engine_s": round(t_prev, 4),
         "baseline_segments_per_s": round(base_rate, 1),
-        "ours_segments_per_s": round(our_rate, 1),
-        "baseline_s_per_segment": t_base / n_baseline,
-        "ours_s_per_segment": t_ours / n_segments,
-        "ratio": round(base_rate / our_rate, 4),
-        "throughput_gain": round(our_rate / base_rate, 2),
+        "ours_segments_per_s": round(r64, 1),
+        "ours_float32_segments_per_s": round(r32, 1),
+        "previous_engine_segments_per_s": round(r_prev, 1),
+        "ratio": round(base_rate / r64, 4),
+        "throughput_gain": round(r64 / base_rate, 2),
+        "throughput_gain_float32": round(r32 / base_rate, 2),
+        "throughput_gain_previous_engine": round(r_prev / base_rate, 2),
+        "previous_engine_counts_equal": bool(torch.equal(n_prev, n64)),
     }
 
 
@@ -131,15 +190,34 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1)
     ap.add_argument("--full", action="store_true", help="include 784-256x4 (slow for regioncam)")
     ap.add_argument("--segments", type=int, default=10_000)
+    ap.add_argument("--baseline-segments", type=int, default=500)
+    ap.add_argument("--only-1d", action="store_true", help="only the batched 1-D case")
+    ap.add_argument(
+        "--no-baseline-full",
+        action="store_true",
+        help="time only depthlab on 784-256x4 (for the absolute GPU target; regioncam takes ~70 s)",
+    )
     args = ap.parse_args()
     dev = torch.device(args.device)
-    cases = [
-        bench_2d([2, 60, 60, 60, 60, 1], dev, args.repeat, plane=False),
-        bench_2d([784, 64, 64, 64, 1], dev, args.repeat, plane=True),
-    ]
-    if args.full:
-        cases.append(bench_2d([784, 256, 256, 256, 256, 1], dev, args.repeat, plane=True))
-    cases.append(bench_1d([784, 64, 64, 64, 1], args.segments, 500, dev, args.repeat))
+    cases = []
+    if not args.only_1d:
+        cases += [
+            bench_2d([2, 60, 60, 60, 60, 1], dev, args.repeat, plane=False),
+            bench_2d([784, 64, 64, 64, 1], dev, args.repeat, plane=True),
+        ]
+        if args.full:
+            cases.append(
+                bench_2d(
+                    [784, 256, 256, 256, 256, 1],
+                    dev,
+                    args.repeat,
+                    plane=True,
+                    baseline=not args.no_baseline_full,
+                )
+            )
+    cases.append(
+        bench_1d([784, 64, 64, 64, 1], args.segments, args.baseline_segments, dev, args.repeat)
+    )
     print(
         json.dumps(
             {
@@ -148,6 +226,7 @@ def main() -> None:
                 + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""),
                 "cpu": platform.processor() or platform.machine(),
                 "torch_threads": torch.get_num_threads(),
+                "load_average_1min": round(os.getloadavg()[0], 2),
                 "cases": cases,
             },
             indent=1,

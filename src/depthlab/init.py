@@ -111,6 +111,21 @@ def _trunc_var_factor(c: float) -> float:
     return 1.0 - 2 * c * phi / math.erf(c / math.sqrt(2))
 
 
+def _elsewhere(generator: torch.Generator | None, t: torch.Tensor) -> bool:
+    """True when ``generator`` draws on another device than ``t`` lives on."""
+    if generator is None:
+        return False
+    g = torch.device(generator.device)
+    return g.type != t.device.type or (g.index or 0) != (t.device.index or 0)
+
+
+def _scratch(t: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """An empty tensor like ``t`` on the generator's device (``t`` itself when they match)."""
+    if not _elsewhere(generator, t):
+        return t
+    return torch.empty(t.shape, dtype=t.dtype, device=generator.device)
+
+
 @torch.no_grad()
 def init_weight_(
     weight: torch.Tensor,
@@ -119,7 +134,14 @@ def init_weight_(
     sigma_w2: float = 2.0,
     gain: float = math.sqrt(2),
 ) -> torch.Tensor:
-    """Fill one weight tensor in place with ``scheme``."""
+    """Fill one weight tensor in place with ``scheme``.
+
+    The numbers are drawn on ``generator``'s device and copied to ``weight``'s, so a seeded CPU
+    generator gives the same weights whether the model lives on the CPU or on a GPU.
+    """
+    if _elsewhere(generator, weight):
+        weight.copy_(init_weight_(_scratch(weight, generator), scheme, generator, sigma_w2, gain))
+        return weight
     fan_in, fan_out = fans(weight)
     if scheme in ("he_normal", "lecun_normal", "xavier_normal", "custom"):
         std = math.sqrt(scheme_variance(scheme, fan_in, fan_out, sigma_w2))
@@ -171,7 +193,8 @@ def initialize(
             init_weight_(module.weight, scheme, generator, sigma_w2=sigma_w2, gain=gain)
             if module.bias is not None:
                 if sigma_b2 > 0:
-                    module.bias.normal_(0.0, math.sqrt(sigma_b2), generator=generator)
+                    bias = _scratch(module.bias, generator)
+                    module.bias.copy_(bias.normal_(0.0, math.sqrt(sigma_b2), generator=generator))
                 else:
                     module.bias.zero_()
     return model

@@ -49,6 +49,7 @@ def test_interpolation_tiny_run(tmp_path):
 
 def test_cifar10_without_torchvision_is_a_one_line_config_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torchvision", None)  # import fails even if installed
+    monkeypatch.setenv("DEPTHLAB_DATA", str(tmp_path / "no-cifar"))  # not a copy the user has
     out = CliRunner().invoke(
         app, ["run", "landscape-skip", "--set", "dataset=cifar10", "--out", str(tmp_path / "c")]
     )

@@ -115,6 +115,7 @@ def test_mimic_experiment_on_cifar10_without_torchvision_names_the_fix(tmp_path,
     from depthlab.runs import run_experiment
 
     monkeypatch.setitem(sys.modules, "torchvision", None)  # import torchvision -> ImportError
+    monkeypatch.setenv("DEPTHLAB_DATA", str(tmp_path / "no-cifar"))  # not a copy the user has
     with pytest.raises(ConfigError, match=r"dataset='cifar10'.*torchvision"):
         run_experiment("mimic", {"dataset": "cifar10"}, out_dir=tmp_path, quick=True)
     with pytest.raises(ConfigError, match="dataset"):

@@ -1,6 +1,8 @@
-"""Data with no network needed: MNIST-1D, sklearn digits, synthetic targets; torchvision optional."""
+"""Data with no network needed: MNIST-1D, sklearn digits, synthetic targets; CIFAR-10 read from
+a downloaded copy (``$DEPTHLAB_DATA``); torchvision optional (downloads, MNIST)."""
 
 from depthlab.data.base import Dataset
+from depthlab.data.cifar import cifar10, cifar_root
 from depthlab.data.real import cache_dir, digits, mnist1d, torchvision_dataset
 from depthlab.data.synthetic import (
     TreeFunction,
@@ -15,14 +17,19 @@ from depthlab.data.synthetic import (
 DATASETS = ("mnist1d", "digits", "cifar10", "mnist")
 
 
-def load(name: str, seed: int = 42) -> Dataset:
-    """Load a classification dataset by name: mnist1d, digits, cifar10 or mnist."""
+def load(name: str, seed: int = 42, root: str | None = None) -> Dataset:
+    """Load a classification dataset by name: mnist1d, digits, cifar10 or mnist.
+
+    ``root`` is where cifar10 / mnist files live (see :func:`cifar_root`); the others ignore it.
+    """
     if name == "mnist1d":
         return mnist1d(seed=seed)
     if name == "digits":
         return digits(seed=seed)
-    if name in ("cifar10", "mnist"):
-        return torchvision_dataset(name)
+    if name == "cifar10":
+        return cifar10(root=root)
+    if name == "mnist":
+        return torchvision_dataset(name, root=root)
     raise ValueError(f"unknown dataset {name!r}; allowed: {', '.join(DATASETS)}")
 
 
@@ -31,6 +38,8 @@ __all__ = [
     "Dataset",
     "TreeFunction",
     "cache_dir",
+    "cifar10",
+    "cifar_root",
     "digits",
     "function_1d",
     "load",

@@ -1,7 +1,8 @@
 """Real datasets that need no network: MNIST-1D (generated locally) and scikit-learn digits.
 
-torchvision's CIFAR-10 and MNIST load when torchvision is installed and a network exists (or
-the files are already on disk); otherwise a clear error says what is missing.
+CIFAR-10 is read from an already-downloaded ``cifar-10-batches-py`` folder without torchvision
+(:mod:`depthlab.data.cifar`); torchvision is needed only to download it, and for MNIST. When
+neither the files nor torchvision are there, a clear error says what is missing.
 """
 
 from __future__ import annotations
@@ -85,13 +86,20 @@ def digits(seed: int = 0, test_fraction: float = 0.2) -> Dataset:
 
 
 def torchvision_dataset(name: str, root: str | None = None, download: bool = True) -> Dataset:
-    """CIFAR-10 (3x32x32) or MNIST (1x28x28) via torchvision, normalised, as tensors.
+    """CIFAR-10 (3x32x32) or MNIST (1x28x28), normalised per channel, as tensors.
 
-    Raises a clear ``RuntimeError`` when torchvision is missing or the files cannot be fetched.
+    CIFAR-10 goes through :func:`depthlab.data.cifar.cifar10`: an existing
+    ``cifar-10-batches-py`` folder under ``root`` (default ``$DEPTHLAB_DATA``, else the cache) is
+    read without torchvision; torchvision only downloads a missing copy. MNIST needs torchvision.
+    Raises a clear ``RuntimeError`` when the files are missing and cannot be fetched.
     """
     allowed = ("cifar10", "mnist")
     if name not in allowed:
         raise ValueError(f"unknown torchvision dataset {name!r}; allowed: {', '.join(allowed)}")
+    if name == "cifar10":
+        from depthlab.data.cifar import cifar10
+
+        return cifar10(root=root, download=download)
     try:
         import torchvision  # noqa: F401
         from torchvision import datasets

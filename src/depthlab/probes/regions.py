@@ -35,6 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from depthlab import pl
+from depthlab.probes import regions_1d
 
 
 class RegionLimitError(RuntimeError):
@@ -157,12 +158,35 @@ def count_1d(model: nn.Module, start: torch.Tensor, end: torch.Tensor) -> Region
     )
 
 
-def count_1d_batch(model: nn.Module, starts: torch.Tensor, ends: torch.Tensor) -> Regions1DBatch:
+def count_1d_batch(
+    model: nn.Module,
+    starts: torch.Tensor,
+    ends: torch.Tensor,
+    *,
+    dtype: torch.dtype = torch.float64,
+) -> Regions1DBatch:
     """Exact region counts along many segments ``starts[s] -> ends[s]``, (S, *input_shape).
 
     All segments are traced together (in memory-bounded chunks), so this is the fast path for
     Hanin-Rolnick-style densities: ``density[s] = n_regions[s] / ||ends[s] - starts[s]||``.
+
+    An ``nn.Sequential`` of affine layers and elementwise nonlinearities (an MLP) takes the
+    vectorised layer-by-layer engine :mod:`depthlab.probes.regions_1d`; any other supported
+    model takes the general engine :func:`depthlab.pl.trace_segments`. Both give the same
+    pieces and breakpoints in float64.
+
+    Parameters
+    ----------
+    model : piecewise-linear ``nn.Module`` (layers listed in :mod:`depthlab.pl`); not modified.
+    starts, ends : (S, *input_shape) segment endpoints.
+    dtype : working precision of the Sequential engine: ``torch.float64`` (default, exact
+        reference) or ``torch.float32`` (faster; breakpoints to about 1e-6, near-degenerate
+        crossings may be decided differently). The general engine always works in float64.
     """
+    fast = regions_1d.trace_segments_fast(model, starts, ends, dtype=dtype)
+    if fast is not None:
+        tr, lengths = fast
+        return Regions1DBatch(tr.n_pieces, lengths, tr)
     tr = pl.trace_segments(model, starts, ends)
     lengths = (ends.double() - starts.double()).flatten(1).norm(dim=1).to(tr.t.device)
     return Regions1DBatch(tr.n_pieces, lengths, tr)

@@ -91,7 +91,7 @@ def _polyline_fn(v: torch.Tensor):
     k = v.shape[0] - 1  # number of edges
 
     def fn(t: torch.Tensor):
-        s = (t.to(v.dtype) * k).clamp(0, k)
+        s = (t.to(dtype=v.dtype, device=v.device) * k).clamp(0, k)
         i = s.floor().long().clamp(max=k - 1)
         frac = (s - i).view(-1, *([1] * (v.dim() - 1)))
         d = v[i + 1] - v[i]
@@ -116,7 +116,7 @@ def great_circle(u0: torch.Tensor, u1: torch.Tensor, radius: float = 1.0) -> Cur
     e1 = w / w.norm()
 
     def fn(t: torch.Tensor):
-        a = (2 * math.pi * t.to(e0.dtype)).view(-1, *([1] * e0.dim()))
+        a = (2 * math.pi * t.to(dtype=e0.dtype, device=e0.device)).view(-1, *([1] * e0.dim()))
         x = radius * (torch.cos(a) * e0 + torch.sin(a) * e1)
         v = 2 * math.pi * radius * (-torch.sin(a) * e0 + torch.cos(a) * e1)
         return x, v
