@@ -980,8 +980,8 @@ def _merge_pieces(
     if not bool(multi.any()):
         return g[:0]
     rows = g[multi]
-    _, gd = torch.unique(gid[multi], return_inverse=True)  # dense group ids
-    n_g = int(gd.max()) + 1
+    ug, gd = torch.unique(gid[multi], return_inverse=True)  # dense group ids
+    n_g = ug.numel()  # a size, known without a device sync
     fr = faces.buf[rows]
     nr = nv.buf[rows]
     m = fr.shape[1]
@@ -991,10 +991,8 @@ def _merge_pieces(
     a, b = fr[valid], nxt[valid]
     ge = gd[:, None].expand_as(fr)[valid]
     big = verts.n + 1
-    _, eid = torch.unique(torch.minimum(a, b) * big + torch.maximum(a, b), return_inverse=True)
-    _, cinv, ccnt = torch.unique(
-        ge * (int(eid.max()) + 1) + eid, return_inverse=True, return_counts=True
-    )
+    ue, eid = torch.unique(torch.minimum(a, b) * big + torch.maximum(a, b), return_inverse=True)
+    _, cinv, ccnt = torch.unique(ge * ue.numel() + eid, return_inverse=True, return_counts=True)
     outer = ccnt[cinv] == 1  # an edge of one piece only: on the union's boundary
     bv, bg = a[outer], ge[outer]
     xy = verts.buf[bv]
