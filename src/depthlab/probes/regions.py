@@ -12,8 +12,11 @@ same state (Hanin & Rolnick 2019, "Deep ReLU networks have surprisingly few acti
   are split by its zero set at once with tensor operations (no Python loop over regions). The
   unit's input is affine on every current polygon, so its values at the polygon vertices (shared,
   computed by the model's own forward, or interpolated along edges) decide the split exactly.
+  A max pool is split output by output along the ties of each window's entries with its winner
+  (a tournament over the entries, then a merge of the pieces with the same winner).
 - :func:`distance_to_boundary`: ``min_j |z_j(x) - c_j| / ||grad_x z_j(x)||`` over units ``j`` and
-  their kinks ``c_j``; exact because the region is the convex polytope cut out by the local affine
+  their kinks ``c_j`` (and ``|a_m - a_i| / ||grad (a_m - a_i)||`` over max-pool windows with
+  winner ``m``); exact because the region is the convex polytope cut out by the local affine
   extensions of all units.
 
 Everything runs in float64 on a deep copy of the model, on the model's device.
@@ -29,6 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from depthlab import pl
 from depthlab.probes import regions_1d
@@ -265,7 +269,9 @@ class Regions2D:
     faces : (R, M) int64 vertex indices of each convex polygon, counter-clockwise, padded with -1.
     n_vertices_per_face : (R,) int64.
     areas : (R,) float64 polygon areas (shoelace formula).
-    patterns : (R, units) int8 activation state of each region (``None`` if not asked for).
+    patterns : (R, units) activation state of each region (``None`` if not asked for): int8
+        (ReLU-like units), or int32 when there is a max pool (its units are the pool outputs,
+        each state the winner's index in its channel's spatial input, as ``return_indices``).
     plane : the :class:`Plane` (plane coordinates -> input space).
     window : the window polygon's vertices (K, 2).
     sites : nonlinear layer names in call order.
@@ -356,13 +362,16 @@ class _Stop(Exception):
 
 def _site_inputs(
     prep: pl.Prepared, plane: Plane, uv: torch.Tensor, site: int, chunk_elements: int
-) -> torch.Tensor:
-    """Input of the ``site``-th nonlinearity call at plane points ``uv`` (V, 2) -> (V, units)."""
+) -> tuple[torch.Tensor, tuple[int, ...]]:
+    """Input of the ``site``-th nonlinearity call at plane points ``uv`` (V, 2) -> (V, units),
+    and its per-point shape (e.g. ``(C, H, W)`` before a max pool)."""
     mods = {id(m): m for _, m in prep.sites}
     calls = [0]
+    shape: list[tuple[int, ...]] = []
 
     def pre(mod, inputs) -> None:
         if calls[0] == site:
+            shape[:] = [tuple(inputs[0].shape[1:])]
             raise _Stop(inputs[0].flatten(1))
         calls[0] += 1
 
@@ -393,7 +402,7 @@ def _site_inputs(
     finally:
         for h in handles:
             h.remove()
-    return torch.cat(out)
+    return torch.cat(out), shape[0]
 
 
 class _Rows:
@@ -421,6 +430,11 @@ class _Rows:
             pad = self.buf.new_full((self.buf.shape[0], cols - self.buf.shape[1]), fill)
             self.buf = torch.cat([self.buf, pad], 1)
 
+    def keep(self, mask: torch.Tensor) -> None:
+        """Drop the rows where ``mask`` (n,) is False."""
+        self.buf = self.data[mask]
+        self.n = self.buf.shape[0]
+
 
 def count_2d(
     model: nn.Module,
@@ -438,8 +452,8 @@ def count_2d(
 
     Parameters
     ----------
-    model : piecewise-linear ``nn.Module`` (see :mod:`depthlab.pl`; MaxPool is not supported in
-        2-D); not modified. Computed in float64 on the model's device.
+    model : piecewise-linear ``nn.Module`` (see :mod:`depthlab.pl`, MaxPool1d/2d included); not
+        modified. Computed in float64 on the model's device.
     points : (3, *input_shape) three inputs spanning the plane (e.g. three training images), or
         ``None`` for a model with 2 inputs (the plane is the input space itself).
     window : ``(u_min, u_max, v_min, v_max)`` in plane coordinates. Default: for three points a
@@ -447,7 +461,8 @@ def count_2d(
         regioncam convention); for 2-D inputs ``[-1, 1]^2``.
     domain : ``"square"`` (the window) or ``"triangle"`` (the triangle of the three points).
     max_regions : raise :class:`RegionLimitError` once more regions than this appear.
-    patterns : keep each region's activation pattern (R x units int8).
+    patterns : keep each region's activation pattern (R x units; int8, or int32 when the model
+        has a max pool, whose state per output is the winning entry's spatial index).
     eps : relative tolerance for a vertex to count as lying on a unit's kink.
 
     Returns
@@ -457,6 +472,10 @@ def count_2d(
 
     Notes
     -----
+    A max pool output ``max(a_1 .. a_K)`` splits the plane where the winning entry changes, i.e.
+    along the ties ``a_m = a_i`` with the winner ``m``; see :func:`_pool_site` for the exact
+    tournament-and-merge construction (each region keeps one pattern; no over-splitting).
+
     Shallow ReLU nets with ``N`` units on a 2-D input have at most ``1 + N + C(N, 2)`` regions;
     Hanin & Rolnick (2019b) find the count per unit area grows like ``N^2`` whatever the depth.
     """
@@ -482,12 +501,6 @@ def count_2d(
         pts_uv = plane.coords(p)
         h = scale * float(pts_uv.abs().max())
         win = (-h, h, -h, h) if window is None else tuple(map(float, window))
-    for _, m in prep.sites:
-        if isinstance(m, pl.POOL_LAYERS):
-            raise pl.UnsupportedLayerError(
-                f"count_2d does not support {type(m).__name__}; use count_1d, or a model with "
-                f"elementwise nonlinearities only ({', '.join(c.__name__ for c in pl.THRESHOLD_LAYERS)})"
-            )
     if len(win) != 4 or not (win[0] < win[1] and win[2] < win[3]):
         raise ValueError(f"window must be (u_min, u_max, v_min, v_max) with min < max; got {win}")
     if domain == "square":
@@ -512,16 +525,26 @@ def count_2d(
     codes: _Rows | None = None
     code_blocks: list[int] = []
     site_names = tuple(n for n, _ in prep.sites)
+    has_pool = any(isinstance(m, pl.POOL_LAYERS) for _, m in prep.sites)
+    code_dtype = torch.int32 if has_pool else torch.int8  # max-pool states are window indices
 
     for site, (sname, mod) in enumerate(prep.sites):
-        z0 = _site_inputs(prep, plane, verts.data, site, chunk_elements)  # (V, U)
-        n_units = z0.shape[1]
+        z0, in_shape = _site_inputs(prep, plane, verts.data, site, chunk_elements)  # (V, U)
         zrows = _Rows(z0)
+        pool = _pool_windows(mod, in_shape, dev) if isinstance(mod, pl.POOL_LAYERS) else None
+        n_units = z0.shape[1] if pool is None else pool[0].shape[0]
         col0 = sum(code_blocks)
         code_blocks.append(n_units)
         if patterns:
-            block = torch.zeros((faces.n, n_units), dtype=torch.int8, device=dev)
+            block = torch.zeros((faces.n, n_units), dtype=code_dtype, device=dev)
             codes = _Rows(block) if codes is None else _Rows(torch.cat([codes.data, block], 1))
+        if pool is not None:
+            tol = eps * max(float(z0.abs().max()), 1e-300)
+            _pool_site(
+                verts, faces, nv, zrows, codes, col0, *pool, tol, k0, max_regions, sname,
+                chunk_elements,
+            )  # fmt: skip
+            continue
         for c in pl.thresholds(mod):
             tol = eps * max(float((z0 - c).abs().max()), 1e-300)
             any_pos, any_neg = _face_sides(faces.data, nv.data, zrows.data, c, tol)
@@ -530,7 +553,7 @@ def count_2d(
             if codes is not None:
                 codes.buf[: codes.n, col0 : col0 + n_units] += _unpack(
                     any_pos & ~any_neg, n_units
-                ).to(torch.int8)
+                ).to(code_dtype)
             del any_pos, any_neg
             for j in range(n_units):
                 word, bit = divmod(j, 64)
@@ -612,9 +635,8 @@ def _split_rows(
     the - side is appended (and inherits the row's codes and candidate units)."""
     fr = faces.buf[r]  # (C, M)
     nr = nv.buf[r]
-    dev = fr.device
     m = fr.shape[1]
-    k = torch.arange(m, device=dev)
+    k = torch.arange(m, device=fr.device)
     validr = k[None, :] < nr[:, None]
     val = z.buf[fr.clamp(min=0), unit] - c  # (C, M)
     sr = (val > tol).to(torch.int8) - (val < -tol).to(torch.int8)
@@ -628,6 +650,37 @@ def _split_rows(
         r, fr, nr, sr, validr = r[cut], fr[cut], nr[cut], sr[cut], validr[cut]
         if r.numel() == 0:
             return
+    _cut(verts, faces, nv, z, codes, cand, r, fr, nr, sr, validr, unit, c, None)
+    if codes is not None:
+        codes.buf[r, col] += 1
+
+
+def _cut(
+    verts: _Rows,
+    faces: _Rows,
+    nv: _Rows,
+    z: _Rows,
+    codes: _Rows | None,
+    cand: _Rows,
+    r: torch.Tensor,
+    fr: torch.Tensor,
+    nr: torch.Tensor,
+    sr: torch.Tensor,
+    validr: torch.Tensor,
+    unit: int,
+    c: float,
+    ref: torch.Tensor | None,
+) -> None:
+    """Cut polygons ``r`` (each has vertices of both signs ``sr``) along the zero line of
+    ``g = z[:, unit] - c`` (or ``z[:, unit] - z[:, ref[i]]`` for row ``i`` when ``ref`` is given).
+
+    The + side keeps the row; the - side is appended as a new row (in the order of ``r``) and
+    inherits the row's codes and candidate bits. Crossing vertices are shared through their edge
+    key, so the mesh stays conforming.
+    """
+    dev = fr.device
+    m = fr.shape[1]
+    k = torch.arange(m, device=dev)
     nxt = (k[None, :] + 1) % nr[:, None]  # (C, M)
     crossing = validr & (sr * sr.gather(1, nxt) < 0)  # edge k -> k+1 changes side
     a = fr[crossing]
@@ -636,7 +689,14 @@ def _split_rows(
     key = torch.minimum(a, b) * big + torch.maximum(a, b)
     ukey, inv = torch.unique(key, return_inverse=True)
     ua, ub = ukey // big, ukey % big
-    za, zb = z.buf[ua, unit] - c, z.buf[ub, unit] - c
+    if ref is None:
+        za, zb = z.buf[ua, unit] - c, z.buf[ub, unit] - c
+    else:  # the cut of the first row (in order) that crosses the edge: deterministic
+        rowpos = torch.arange(fr.shape[0], device=dev)[:, None].expand_as(fr)[crossing]
+        first = torch.full_like(ukey, fr.shape[0]).scatter_reduce_(0, inv, rowpos, "amin")
+        rr = ref[first]
+        za = z.buf[ua, unit] - z.buf[ua, rr]
+        zb = z.buf[ub, unit] - z.buf[ub, rr]
     s = (za / (za - zb))[:, None]  # exact crossing fraction along edge ua -> ub
     va, vb = verts.buf[ua], verts.buf[ub]
     base = verts.n
@@ -661,9 +721,7 @@ def _split_rows(
     nv.append(n_both[n_cut:])
     cand.append(cand.buf[r])
     if codes is not None:
-        old = codes.buf[r]  # advanced indexing copies
-        codes.buf[r, col] += 1
-        codes.append(old)
+        codes.append(codes.buf[r])  # advanced indexing copies
 
 
 def _compact(seq: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -675,6 +733,320 @@ def _compact(seq: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch
     pos = torch.where(keep, pos, torch.full_like(pos, w))  # dropped entries go to a spare column
     out.scatter_(1, pos, seq)
     return out[:, :w], cnt
+
+
+# ------------------------------------------------------------------------------- max pooling
+
+
+def _pool_windows(
+    mod: nn.Module, shape: tuple[int, ...], device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The entries of every pooling window of ``mod`` (MaxPool1d/2d) on inputs of ``shape``.
+
+    Returns
+    -------
+    win : (O, K) int64 flat indices into the flattened input ``(C * prod(spatial))``, valid
+        entries first, ``-1`` for padding; O = number of pool outputs in ``output.flatten(1)``
+        order, K = kernel size.
+    spatial : (O, K) int64 the same entries as indices into one channel's spatial input (what
+        ``return_indices=True`` reports, i.e. the activation state), ``-1`` for padding.
+    n_valid : (O,) int64 number of valid entries of each window (at least 1).
+    """
+    from torch.nn.modules.utils import _pair, _single
+
+    tup = _single if isinstance(mod, nn.MaxPool1d) else _pair
+    dims = 1 if isinstance(mod, nn.MaxPool1d) else 2
+    ksz, std = tup(mod.kernel_size), tup(mod.stride if mod.stride is not None else mod.kernel_size)
+    pad, dil = tup(mod.padding), tup(mod.dilation)
+    spatial = shape[-dims:]
+    chans = math.prod(shape[:-dims])
+    fn = F.max_pool1d if dims == 1 else F.max_pool2d
+    gen = torch.Generator().manual_seed(0)  # a fixed probe; the global RNG is left alone
+    probe = torch.randn((2, chans, *spatial), dtype=torch.float64, generator=gen).to(device)
+    ref, ref_idx = fn(probe, ksz, std, pad, dil, ceil_mode=mod.ceil_mode, return_indices=True)
+    out_sp = ref.shape[2:]
+    pos, ok = [], []
+    for d in range(dims):
+        start = torch.arange(out_sp[d], device=device) * std[d] - pad[d]
+        p = start[:, None] + torch.arange(ksz[d], device=device)[None] * dil[d]  # (out_d, k_d)
+        pos.append(p)
+        ok.append((p >= 0) & (p < spatial[d]))
+    if dims == 1:
+        sp, valid = pos[0], ok[0]
+    else:  # (oh, ow, kh, kw) -> (oh * ow, kh * kw)
+        sp = pos[0][:, None, :, None] * spatial[1] + pos[1][None, :, None, :]
+        valid = ok[0][:, None, :, None] & ok[1][None, :, None, :]
+        sp = sp.reshape(out_sp[0] * out_sp[1], -1)
+        valid = valid.reshape(out_sp[0] * out_sp[1], -1)
+    order = torch.argsort((~valid).to(torch.int8), dim=1, stable=True)  # valid entries first
+    sp, valid = sp.gather(1, order), valid.gather(1, order)
+    sp = torch.where(valid, sp, -1)
+    n_sp = math.prod(spatial)
+    ch = torch.arange(chans, device=device)[:, None, None] * n_sp  # outputs: channel-major
+    win = torch.where(valid[None], sp[None] + ch, -1).reshape(-1, sp.shape[1])
+    sp = sp[None].expand(chans, -1, -1).reshape(-1, sp.shape[1])
+    # self-check against PyTorch's own pooling (catches any ceil_mode / padding corner case)
+    vals = probe.flatten(1)[:, win.clamp(min=0)].masked_fill(win < 0, -math.inf)
+    best = vals.argmax(-1)
+    if not (
+        torch.equal(vals.max(-1).values, ref.flatten(1))
+        and torch.equal(sp.gather(1, best.T).T, ref_idx.flatten(1))
+    ):  # pragma: no cover - a guard, not a code path
+        raise pl.UnsupportedLayerError(
+            f"{type(mod).__name__} with these settings ({mod}) is not reproduced exactly"
+        )
+    return win, sp, (win >= 0).sum(1)
+
+
+def _pool_vertex_states(
+    z: torch.Tensor, win: torch.Tensor, tol: float, chunk_elements: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per vertex and pool output: the running-maximum record bits (V, O, ceil(K / 64)), a
+    near-tie flag (V, O) and the argmax position (V, O).
+
+    With entries ``a_0 .. a_{K-1}`` of a window and ``M_j = max(a_0 .. a_j)``, bit ``j`` of
+    ``key`` is ``a_j > M_{j-1} + tol``; ``tie`` flags ``|a_j - M_{j-1}| <= tol`` for some ``j``.
+    A polygon whose vertices share ``key`` without ties is never cut by the tournament in
+    :func:`_pool_site` (each comparison is affine on it, with the same strict sign at all
+    vertices), so its pool output has one winner on the whole polygon.
+    """
+    n_out, kk = win.shape
+    valid = win >= 0
+    idx = win.clamp(min=0)
+    n_words = (kk + 63) // 64
+    step = max(1, chunk_elements // max(1, n_out * kk))
+    keys, ties, bests = [], [], []
+    for lo in range(0, z.shape[0], step):
+        a = z[lo : lo + step][:, idx].masked_fill(~valid, -math.inf)  # (c, O, K)
+        run = a[..., 0]
+        key = torch.zeros((*run.shape, n_words), dtype=torch.int64, device=z.device)
+        tie = torch.zeros(run.shape, dtype=torch.bool, device=z.device)
+        for j in range(1, kk):
+            d = a[..., j] - run
+            key[..., j // 64] |= (d > tol).to(torch.int64) << (j % 64)
+            tie |= d.abs() <= tol
+            run = torch.maximum(run, a[..., j])
+        keys.append(key)
+        ties.append(tie)
+        bests.append(a.argmax(-1))
+    return torch.cat(keys), torch.cat(ties), torch.cat(bests)
+
+
+def _pool_candidates(
+    f: torch.Tensor, n: torch.Tensor, key: torch.Tensor, tie: torch.Tensor, chunk_elements: int
+) -> torch.Tensor:
+    """(R, ceil(O / 64)) bit sets: the pool outputs whose winner may change inside each polygon
+    (its vertices disagree on the record bits, or one of them is a near-tie)."""
+    r, m = f.shape
+    n_out = key.shape[1]
+    out = torch.zeros((r, (n_out + 63) // 64), dtype=torch.int64, device=f.device)
+    step = max(1, chunk_elements // max(1, n_out))
+    for lo in range(0, r, step):
+        fr, nr = f[lo : lo + step], n[lo : lo + step]
+        k0 = key[fr[:, 0]]
+        diff = tie[fr[:, 0]].clone()
+        for j in range(1, m):
+            idx = fr[:, j].clamp(min=0)
+            diff |= (j < nr)[:, None] & ((key[idx] != k0).any(-1) | tie[idx])
+        out[lo : lo + step] = _pack(diff)
+    return out
+
+
+def _pool_site(
+    verts: _Rows,
+    faces: _Rows,
+    nv: _Rows,
+    z: _Rows,
+    codes: _Rows | None,
+    col0: int,
+    win: torch.Tensor,
+    spatial: torch.Tensor,
+    n_valid: torch.Tensor,
+    tol: float,
+    n_fixed: int,
+    limit: int | None,
+    where: str,
+    chunk_elements: int,
+) -> None:
+    """Split the mesh by a max pool's argmax partition, output by output, exactly.
+
+    For one pool output with window entries ``a_0 .. a_{K-1}`` (each affine on every current
+    polygon), every candidate polygon runs a tournament: its winner ``w`` starts at entry 0 and
+    for ``j = 1 .. K-1`` the polygon is cut along ``a_j = a_w`` exactly like a ReLU unit along
+    ``z = 0`` (the ``a_j > a_w`` side gets winner ``j``). The winner is then ``argmax_j a_j`` on
+    every piece. The intermediate cuts can over-split (a line ``a_1 = a_0`` goes on through the
+    part where ``a_2`` wins), so afterwards the pieces of one original polygon that share a
+    winner are merged: their union ``polygon ∩ {a_w >= a_j for all j}`` is convex; its boundary
+    is the pieces' edges that are not shared between two of them, ordered by angle around the
+    boundary vertices' mean. The winner along any edge depends only on the point, not on the
+    polygon, so both polygons next to an edge are cut at the same crossing vertices and the mesh
+    stays conforming. Collinear degree-2 vertices left by the merges are removed at the end.
+    """
+    dev = faces.buf.device
+    n_out, kk = win.shape
+    key, tie, best = _pool_vertex_states(z.data, win, tol, chunk_elements)
+    cand = _Rows(_pool_candidates(faces.data, nv.data, key, tie, chunk_elements))
+    if codes is not None:  # polygons with one winner: the winner at their first vertex
+        first = faces.data[:, 0]
+        codes.buf[: codes.n, col0 : col0 + n_out] = spatial.gather(1, best[first].T).T.to(
+            codes.buf.dtype
+        )
+    del key, tie, best
+    n_dead = 0
+    nval = n_valid.tolist()
+    win_host = win.tolist()  # no device sync per stage
+    n_cols = z.buf.shape[1]
+    for o in range(n_out):
+        if nval[o] < 2:
+            continue
+        word, bit = divmod(o, 64)
+        g = torch.nonzero((cand.data[:, word] >> bit) & 1).squeeze(1)
+        if g.numel() == 0:
+            continue
+        par = g.clone()
+        w = torch.zeros_like(g)  # the current winner's position in the window
+        wo = win[o]
+        for j in range(1, nval[o]):
+            uj = win_host[o][j]
+            fr = faces.buf[g]
+            nr = nv.buf[g]
+            m = fr.shape[1]
+            validr = torch.arange(m, device=dev)[None, :] < nr[:, None]
+            fc = fr.clamp(min=0)
+            # (G, M) a_j - a_w at the vertices; flat indexing is ~2x faster than z[rows, col]
+            zf, base = z.buf.view(-1), fc * n_cols
+            val = zf[base + uj] - zf[base + wo[w][:, None]]
+            sr = ((val > tol).to(torch.int8) - (val < -tol).to(torch.int8)) * validr
+            pos = (sr > 0).any(1)
+            neg = (sr < 0).any(1)
+            cut = pos & neg
+            w = torch.where(pos & ~neg, j, w)
+            if not bool(cut.any()):
+                continue
+            n_before = faces.n
+            rc = g[cut]
+            _cut(
+                verts, faces, nv, z, codes, cand, rc, fr[cut], nr[cut], sr[cut], validr[cut],
+                uj, 0.0, wo[w[cut]],
+            )  # fmt: skip
+            new = torch.arange(n_before, faces.n, device=dev)
+            w_minus = w[cut]
+            w = torch.where(cut, j, w)  # the + side (a_j > a_w) keeps the row
+            g = torch.cat([g, new])
+            par = torch.cat([par, par[cut]])
+            w = torch.cat([w, w_minus])
+        dead = _merge_pieces(verts, faces, nv, g, par, w, kk)
+        if dead.numel():
+            cand.buf[dead] = 0
+            n_dead += dead.numel()
+        if codes is not None:
+            codes.buf[g, col0 + o] = spatial[o][w].to(codes.buf.dtype)
+        if limit is not None and faces.n - n_dead > limit:
+            raise RegionLimitError(
+                f"count_2d exceeded max_regions={limit} at layer {where!r} pool output {o}; "
+                f"raise max_regions or use a smaller window"
+            )
+    if n_dead:
+        alive = nv.data > 0
+        faces.keep(alive)
+        nv.keep(alive)
+        if codes is not None:
+            codes.keep(alive)
+        _drop_straight_vertices(faces, nv, verts.n, n_fixed)
+        # renumber the vertices still in use (the merges leave some behind); order is kept, so
+        # the window's corners stay 0 .. n_fixed - 1
+        f = faces.data
+        used = torch.zeros(verts.n, dtype=torch.bool, device=dev)
+        used[f[f >= 0]] = True
+        new_id = torch.cumsum(used, 0) - 1
+        faces.buf[: faces.n] = torch.where(f >= 0, new_id[f.clamp(min=0)], -1)
+        verts.keep(used)
+
+
+def _merge_pieces(
+    verts: _Rows,
+    faces: _Rows,
+    nv: _Rows,
+    g: torch.Tensor,
+    par: torch.Tensor,
+    w: torch.Tensor,
+    kk: int,
+) -> torch.Tensor:
+    """Merge the rows ``g`` that share ``(par, w)`` into one convex polygon (kept in the group's
+    smallest row); return the emptied rows (``nv = 0``)."""
+    dev = g.device
+    _, gid, cnt = torch.unique(par * kk + w, return_inverse=True, return_counts=True)
+    multi = cnt[gid] > 1
+    if not bool(multi.any()):
+        return g[:0]
+    rows = g[multi]
+    ug, gd = torch.unique(gid[multi], return_inverse=True)  # dense group ids
+    n_g = ug.numel()  # a size, known without a device sync
+    fr = faces.buf[rows]
+    nr = nv.buf[rows]
+    m = fr.shape[1]
+    k = torch.arange(m, device=dev)
+    valid = k[None, :] < nr[:, None]
+    nxt = fr.gather(1, (k[None, :] + 1) % nr[:, None])
+    a, b = fr[valid], nxt[valid]
+    ge = gd[:, None].expand_as(fr)[valid]
+    big = verts.n + 1
+    ue, eid = torch.unique(torch.minimum(a, b) * big + torch.maximum(a, b), return_inverse=True)
+    _, cinv, ccnt = torch.unique(ge * ue.numel() + eid, return_inverse=True, return_counts=True)
+    outer = ccnt[cinv] == 1  # an edge of one piece only: on the union's boundary
+    bv, bg = a[outer], ge[outer]
+    xy = verts.buf[bv]
+    nb = torch.bincount(bg, minlength=n_g)
+    centre = torch.zeros((n_g, 2), dtype=xy.dtype, device=dev).index_add_(0, bg, xy)
+    centre = centre / nb[:, None]
+    d = xy - centre[bg]
+    order = torch.argsort(torch.atan2(d[:, 1], d[:, 0]), stable=True)  # counter-clockwise
+    order = order[torch.argsort(bg[order], stable=True)]
+    bv, bg = bv[order], bg[order]
+    slot = torch.arange(bv.numel(), device=dev) - (torch.cumsum(nb, 0) - nb)[bg]
+    width = int(nb.max())
+    faces.widen(width, -1)
+    merged = torch.full((n_g, faces.buf.shape[1]), -1, dtype=fr.dtype, device=dev)
+    merged[bg, slot] = bv
+    # the union of the pieces is convex: its area is the sum of theirs (guards the geometry)
+    piece_area = _shoelace(verts.buf[fr.clamp(min=0)], nr)
+    want = torch.zeros(n_g, dtype=xy.dtype, device=dev).index_add_(0, gd, piece_area)
+    got = _shoelace(verts.buf[merged[:, :width].clamp(min=0)], nb)
+    if float((got - want).abs().max()) > 1e-9 * float(want.abs().max()):
+        raise RuntimeError(  # pragma: no cover - a guard, not a code path
+            "count_2d: merging max-pool pieces lost area (a non-conforming mesh); please report"
+        )
+    rep = torch.full((n_g,), big, dtype=rows.dtype, device=dev)
+    rep = rep.scatter_reduce_(0, gd, rows, "amin")
+    faces.buf[rep] = merged
+    nv.buf[rep] = nb
+    dead = rows[rows != rep[gd]]
+    faces.buf[dead] = -1
+    nv.buf[dead] = 0
+    return dead
+
+
+def _drop_straight_vertices(faces: _Rows, nv: _Rows, n_verts: int, n_fixed: int) -> None:
+    """Remove vertices with exactly two incident edges (straight, left by max-pool merges) from
+    the faces; the first ``n_fixed`` vertices (the window's corners) stay."""
+    f, n = faces.data, nv.data
+    k = torch.arange(f.shape[1], device=f.device)
+    valid = k[None, :] < n[:, None]
+    nxt = f.gather(1, (k[None, :] + 1) % n[:, None])
+    pairs = torch.stack([torch.minimum(f[valid], nxt[valid]), torch.maximum(f[valid], nxt[valid])])
+    big = n_verts + 1
+    u = torch.unique(pairs[0] * big + pairs[1])
+    deg = torch.bincount(torch.cat([u // big, u % big]), minlength=n_verts)
+    straight = deg == 2
+    straight[:n_fixed] = False
+    keep = valid & ~straight[f.clamp(min=0)]
+    if bool((keep == valid).all()):
+        return
+    nf, nn_ = _compact(f, keep)
+    faces.buf = torch.nn.functional.pad(nf, (0, f.shape[1] - nf.shape[1]), value=-1)
+    faces.n = faces.buf.shape[0]
+    nv.buf = nn_
+    nv.n = nn_.shape[0]
 
 
 # ------------------------------------------------------------------------- distance to boundary
@@ -716,62 +1088,108 @@ def distance_to_boundary(
 ) -> BoundaryDistance:
     """Exact distance from each point of ``x`` (B, *input_shape) to its region's boundary.
 
-    The activation region of ``x`` is the convex polytope ``{y : sign(z_j(y) - c_j) fixed}``
-    where each ``z_j`` is replaced by its local affine extension at ``x``. The distance from an
-    interior point to the boundary of a convex polytope is the distance to the nearest of its
-    hyperplanes (Hanin & Rolnick 2019, Thm 3 studies its mean, which is ``>= C / N``):
+    The activation region of ``x`` is the convex polytope cut out by the local affine
+    extensions (at ``x``) of all "units", each of which must keep its sign:
 
-        d(x) = min_j |z_j(x) - c_j| / ||grad_x z_j(x)||.
+    - an elementwise unit (ReLU, LeakyReLU, abs, Hardtanh / ReLU6) with input ``z_j`` and kink
+      ``c`` gives ``g = z_j - c`` (Hardtanh has two kinks, so two such ``g``);
+    - a max-pool output whose window entries are ``a_1 .. a_K`` with winner ``m = argmax a_i``
+      at ``x`` gives ``g = a_m - a_i`` for every other entry ``i`` (the region ends where another
+      entry ties with the winner; padding entries never win).
 
-    Units with zero gradient (their input is constant near ``x``) are ignored. MaxPool layers are
-    not supported here. The gradients are exact: the model is run on ``x`` and on ``x + e_i`` for
-    every input direction ``e_i`` with each nonlinearity frozen at its linearization around ``x``
-    (``f(z_x) + f'(z_x) (z - z_x)``), so differences of the units' inputs are the Jacobian rows.
+    The distance from an interior point to the boundary of a convex polytope is the distance to
+    the nearest of its hyperplanes (Hanin & Rolnick 2019, Thm 3 studies its mean, ``>= C / N``):
+
+        d(x) = min_g |g(x)| / ||grad_x g(x)||.
+
+    Units with zero gradient (their input is constant near ``x``) are ignored. The gradients are
+    exact: the model is run on ``x`` and on ``x + e_i`` for every input direction ``e_i`` with
+    each nonlinearity frozen at its linearization around ``x`` (``f(z_x) + f'(z_x) (z - z_x)``;
+    a max pool passes on the entry that wins at ``x``), so differences of the units' inputs are
+    the Jacobian rows. Everything stays on the model's device.
     """
     prep = pl.prepare(model, x[0])
-    for _, m in prep.sites:
-        if isinstance(m, pl.POOL_LAYERS):
-            raise pl.UnsupportedLayerError(
-                f"distance_to_boundary does not support {type(m).__name__}"
-            )
     xs = x.detach().to(device=prep.device, dtype=torch.float64)
     n_in = math.prod(xs.shape[1:])
     eye = torch.eye(n_in, dtype=torch.float64, device=xs.device).view(n_in, *xs.shape[1:])
     per_point = (n_in + 1) * max(n_in, 1)
     step = max(1, chunk_elements // per_point)
+    windows: dict[tuple[int, tuple[int, ...]], tuple[torch.Tensor, ...]] = {}
     dists, which = [], []
     for lo in range(0, xs.shape[0], step):
         xb = xs[lo : lo + step]  # (b, *in)
         b = xb.shape[0]
         batch = torch.cat([xb, (xb[:, None] + eye[None]).reshape(b * n_in, *xs.shape[1:])])
-        zs = _linearized_site_inputs(prep, batch, b, n_in)  # per site: (b, units), (b, n_in, units)
+        # per site: inputs (b, units), Jacobian (b, n_in, units), per-point input shape
+        zs = _linearized_site_inputs(prep, batch, b, n_in, windows)
         best = torch.full((b,), math.inf, dtype=torch.float64, device=xb.device)
         arg = torch.zeros(b, dtype=torch.int64, device=xb.device)
-        for si, ((_, mod), (z, jac)) in enumerate(zip(prep.sites, zs, strict=True)):
-            g = jac.norm(dim=1)  # (b, units) gradient norms
-            for c in pl.thresholds(mod):
-                d = torch.where(g > 0, (z - c).abs() / g, torch.full_like(g, math.inf))
-                dmin = d.min(1).values
-                better = dmin < best
-                best = torch.where(better, dmin, best)
-                arg = torch.where(better, torch.full_like(arg, si), arg)
+        for si, ((_, mod), (z, jac, shape)) in enumerate(zip(prep.sites, zs, strict=True)):
+            if isinstance(mod, pl.POOL_LAYERS):
+                dmin = _pool_distance(z, jac, windows[(id(mod), shape)][0])
+            else:
+                g = jac.norm(dim=1)  # (b, units) gradient norms
+                dmin = torch.full_like(best, math.inf)
+                for c in pl.thresholds(mod):
+                    d = torch.where(g > 0, (z - c).abs() / g, torch.full_like(g, math.inf))
+                    dmin = torch.minimum(dmin, d.min(1).values)
+            better = dmin < best
+            best = torch.where(better, dmin, best)
+            arg = torch.where(better, torch.full_like(arg, si), arg)
         dists.append(best)
         which.append(arg)
     return BoundaryDistance(torch.cat(dists), torch.cat(which), tuple(n for n, _ in prep.sites))
 
 
+def _pool_distance(z: torch.Tensor, jac: torch.Tensor, win: torch.Tensor) -> torch.Tensor:
+    """(b,) ``min |a_m - a_i| / ||grad (a_m - a_i)||`` over pool outputs and their non-winning
+    window entries ``i`` (``m``: the winner), from the pool inputs ``z`` (b, U) and their
+    Jacobian (b, n_in, U)."""
+    b, n_in, _ = jac.shape
+    n_out = win.shape[0]
+    vals = z[:, win.clamp(min=0)].masked_fill(win < 0, -math.inf)  # (b, O, K)
+    mu = win[None].expand(b, -1, -1).gather(2, vals.argmax(-1, keepdim=True)).squeeze(2)
+    zm = z.gather(1, mu)  # (b, O) the winners' values
+    jm = jac.gather(2, mu[:, None].expand(b, n_in, n_out))  # (b, n_in, O)
+    out = torch.full((b,), math.inf, dtype=z.dtype, device=z.device)
+    for k in range(win.shape[1]):
+        uk = win[:, k]
+        u = uk.clamp(min=0)
+        gn = (jm - jac[:, :, u]).norm(dim=1)  # (b, O)
+        ok = (uk >= 0)[None] & (mu != uk[None]) & (gn > 0)
+        d = torch.where(ok, (zm - z[:, u]).abs() / gn, math.inf)
+        out = torch.minimum(out, d.min(1).values)
+    return out
+
+
 def _linearized_site_inputs(
-    prep: pl.Prepared, batch: torch.Tensor, b: int, n_in: int
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    prep: pl.Prepared,
+    batch: torch.Tensor,
+    b: int,
+    n_in: int,
+    windows: dict[tuple[int, tuple[int, ...]], tuple[torch.Tensor, ...]],
+) -> list[tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]]:
     """Run ``batch = [x (b rows); x + e_i (b * n_in rows)]`` with every nonlinearity linearized
-    around its base row; return each site's input at ``x`` and its Jacobian (b, n_in, units)."""
-    out: list[tuple[torch.Tensor, torch.Tensor]] = []
+    around its base row; return each site's input at ``x``, its Jacobian (b, n_in, units) and
+    its per-point input shape. Max-pool windows are cached in ``windows``."""
+    out: list[tuple[torch.Tensor, torch.Tensor, tuple[int, ...]]] = []
 
     def hook(mod, inputs, output):
         z = inputs[0]
         zb = z[:b]  # (b, ...)
         zd = z[b:].reshape(b, n_in, *z.shape[1:])
         fb = output[:b]
+        shape = tuple(z.shape[1:])
+        out.append((zb.flatten(1), (zd - zb[:, None]).flatten(2), shape))
+        if isinstance(mod, pl.POOL_LAYERS):  # pass on the entry that wins at x
+            key = (id(mod), shape)
+            if key not in windows:
+                windows[key] = _pool_windows(mod, shape, z.device)
+            win = windows[key][0]
+            vals = zb.flatten(1)[:, win.clamp(min=0)].masked_fill(win < 0, -math.inf)
+            mu = win[None].expand(b, -1, -1).gather(2, vals.argmax(-1, keepdim=True)).squeeze(2)
+            lin = zd.flatten(2).gather(2, mu[:, None].expand(b, n_in, mu.shape[1]))
+            return torch.cat([fb, lin.reshape(b * n_in, *fb.shape[1:])])
         slope = torch.zeros_like(zb)
         if isinstance(mod, nn.Hardtanh):
             slope = ((zb > mod.min_val) & (zb < mod.max_val)).to(zb.dtype)
@@ -781,7 +1199,6 @@ def _linearized_site_inputs(
             slope = (zb > 0).to(zb.dtype)
         else:  # Abs
             slope = torch.sign(zb)
-        out.append((zb.flatten(1), (zd - zb[:, None]).flatten(2)))
         lin = fb[:, None] + slope[:, None] * (zd - zb[:, None])
         return torch.cat([fb, lin.reshape(b * n_in, *z.shape[1:])])
 
