@@ -39,6 +39,13 @@ class ExperimentConfig(BaseModel):
             raise ConfigError(format_validation_error(err, cls)) from None
 
 
+def check_data_dir(data_dir: str | None, dataset: str | None) -> str | None:
+    """``data_dir`` names where CIFAR-10 lies, so it is an error with any other dataset."""
+    if data_dir is not None and dataset != "cifar10":
+        raise ValueError(f"data_dir is only read with dataset=cifar10, not {dataset!r}")
+    return data_dir
+
+
 def format_validation_error(err: ValidationError, model: type[BaseModel]) -> str:
     """Render the first pydantic error as one line: the key, the problem, what is allowed."""
     e = err.errors()[0]

@@ -57,7 +57,7 @@ import torch.nn.functional as F
 from pydantic import Field, ValidationInfo, field_validator
 
 from depthlab import landscape
-from depthlab.config import ConfigError, ExperimentConfig
+from depthlab.config import ConfigError, ExperimentConfig, check_data_dir
 from depthlab.context import RunContext
 from depthlab.core import Claim, Result, verdict_from
 from depthlab.experiments.base import register
@@ -112,10 +112,7 @@ class LandscapeSkipConfig(ExperimentConfig):
     @field_validator("data_dir")
     @classmethod
     def _data_dir_needs_cifar(cls, v: str | None, info: ValidationInfo) -> str | None:
-        dataset = info.data.get("dataset")
-        if v is not None and dataset != "cifar10":
-            raise ValueError(f"data_dir is only read with dataset=cifar10, not {dataset!r}")
-        return v
+        return check_data_dir(v, info.data.get("dataset"))
 
     @field_validator("depths")
     @classmethod
