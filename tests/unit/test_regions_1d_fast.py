@@ -238,3 +238,13 @@ def test_small_convolutions_collapse_to_matrices():
     fast, _ = regions_1d.trace_segments_fast(net, a, b)
     _assert_same(fast, _reference(net, a, b))
     assert int(fast.n_pieces.sum()) > 8
+
+
+@pytest.mark.parametrize(
+    ("starts", "ends"),
+    [((0, 3), (0, 3)), ((4, 3), (4, 2)), ((3,), (3,))],
+)
+def test_bad_segment_shapes_are_named(starts, ends):
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    with pytest.raises(ValueError, match=r"\(S >= 1, \*input_shape\)"):
+        regions.count_1d_batch(net, torch.zeros(starts), torch.ones(ends))

@@ -183,6 +183,11 @@ def count_1d_batch(
         reference) or ``torch.float32`` (faster; breakpoints to about 1e-6, near-degenerate
         crossings may be decided differently). The general engine always works in float64.
     """
+    if starts.shape != ends.shape or starts.dim() < 2 or starts.shape[0] == 0:
+        raise ValueError(
+            "starts and ends must be (S >= 1, *input_shape) tensors of one shape, got "
+            f"{tuple(starts.shape)} and {tuple(ends.shape)}"
+        )
     fast = regions_1d.trace_segments_fast(model, starts, ends, dtype=dtype)
     if fast is not None:
         tr, lengths = fast
