@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from depthlab.cli import app
@@ -22,7 +23,10 @@ def test_landscape_skip_tiny_run_writes_tables_claims_and_figures(tmp_path):
         "curvature_points": 1,
         "lanczos_iters": 3,
     }
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
     res = run_experiment("landscape-skip", tiny, out_dir=tmp_path / "skip")
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's global RNG is left alone
     assert set(res.tables) == {"nets", "surfaces", "curvature"}
     assert len(res.tables["nets"]) == 4 and len(res.tables["surfaces"]) == 4 * 9
     assert {c.id for c in res.claims} == {
@@ -38,7 +42,10 @@ def test_landscape_skip_tiny_run_writes_tables_claims_and_figures(tmp_path):
 
 def test_interpolation_tiny_run(tmp_path):
     tiny = {"channels": 4, "n_train": 128, "epochs": 1, "points": 5, "sharpness_dirs": 1}
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
     res = run_experiment("landscape-1d-interpolation", tiny, out_dir=tmp_path / "interp")
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's global RNG is left alone
     paths = res.tables["paths"]
     assert set(paths["path"]) == {"init → SB", "SB → LB"} and set(paths["split"]) == {
         "train",

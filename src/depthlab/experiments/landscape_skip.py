@@ -197,8 +197,10 @@ class LandscapeSkip:
         jobs = [(d, s) for d in depths for s in (True, False)]
         for i, (depth, skip) in enumerate(ctx.progress.track(jobs, "landscape-skip nets")):
             label = f"depth {depth}, {'skip' if skip else 'no skip'}"
-            torch.manual_seed(ctx.seed * 1000 + depth)  # module init draws from the global RNG
-            net = build_net(config, depth, skip).to(ctx.device, ctx.dtype)
+            with torch.random.fork_rng(devices=[]):  # the caller's global RNG state is restored
+                torch.manual_seed(ctx.seed * 1000 + depth)  # module init uses the global RNG
+                net = build_net(config, depth, skip)
+            net = net.to(ctx.device, ctx.dtype)
             tr = fit(net, data, train_cfg, generator=ctx.generator(100 + i), description=label)
             net.eval()
             dirs = (
