@@ -52,9 +52,8 @@ def doctor_cmd(
     if input_shape is not None:
         p = next(iter(model.parameters()), None)
         kw = {"dtype": p.dtype, "device": p.device} if p is not None else {}
-        example = torch.randn(
-            2, *_shape(input_shape), generator=torch.Generator().manual_seed(seed), **kw
-        )
+        g = torch.Generator().manual_seed(seed)  # drawn on the CPU, then moved: any device
+        example = torch.randn(2, *_shape(input_shape), generator=g).to(**kw)
     try:
         diag = diagnose(model, example)
     except ValueError as exc:
