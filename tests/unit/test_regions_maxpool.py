@@ -215,6 +215,23 @@ def test_count_2d_with_maxpool_equals_reference(name, make, shape, seed):
     assert r.n_regions > 10  # a real partition, not a trivial one
 
 
+def test_max_pool_merge_when_faces_outnumber_vertices():
+    """Regression: the merge of max-pool pieces chose each group's first face row starting from a
+    vertex-count bound, so when faces outnumbered vertices some groups overwrote an unrelated row
+    and regions vanished (1140 regions covering 94% of the window, Euler -15)."""
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(1, 2, 2), nn.ReLU(), nn.MaxPool2d(3, stride=1, padding=1), nn.Flatten()
+    )  # fmt: skip
+    pts = torch.randn(3, 1, 5, 5)
+    r = regions.count_2d(net, pts)
+    assert float(r.areas.sum()) == pytest.approx(r.window_area, rel=1e-9)
+    assert r.euler_characteristic() == 1
+    pats = r.patterns.long()
+    assert len({tuple(p) for p in pats.tolist()}) == r.n_regions == 1175
+    assert torch.equal(pl.activation_patterns(net, r.plane.embed(r.centroids)).flat(), pats)
+
+
 def test_maxout_on_a_2d_input_equals_reference():
     model = _seeded(
         nn.Sequential(

@@ -1021,7 +1021,9 @@ def _merge_pieces(
         raise RuntimeError(  # pragma: no cover - a guard, not a code path
             "count_2d: merging max-pool pieces lost area (a non-conforming mesh); please report"
         )
-    rep = torch.full((n_g,), big, dtype=rows.dtype, device=dev)
+    # each group's smallest face row; the start value must exceed every row index (not a vertex
+    # bound: faces can outnumber vertices), so that it never survives the minimum
+    rep = torch.full((n_g,), int(rows.max()) + 1, dtype=rows.dtype, device=dev)
     rep = rep.scatter_reduce_(0, gd, rows, "amin")
     faces.buf[rep] = merged
     nv.buf[rep] = nb
