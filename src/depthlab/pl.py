@@ -145,7 +145,8 @@ def prepare(model: nn.Module, example: torch.Tensor) -> Prepared:
     called: list[tuple[str, nn.Module]] = []
     raw: list[bool] = []
     handles = []
-    x_in = example.to(device=device, dtype=torch.float64).unsqueeze(0)
+    # a copy: an in-place first layer (ReLU(inplace=True)) must not write into the caller's input
+    x_in = example.detach().to(device=device, dtype=torch.float64).clone().unsqueeze(0)
 
     sizes: list[int] = [x_in.numel()]
 

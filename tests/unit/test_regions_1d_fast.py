@@ -248,3 +248,19 @@ def test_bad_segment_shapes_are_named(starts, ends):
     net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
     with pytest.raises(ValueError, match=r"\(S >= 1, \*input_shape\)"):
         regions.count_1d_batch(net, torch.zeros(starts), torch.ones(ends))
+
+
+def test_inputs_that_require_grad_and_in_place_first_layers_are_fine():
+    """Regressions from review: inputs with requires_grad crashed the fast engine (out= under
+    autograd), and a leading ReLU(inplace=True) wrote into the caller's starts."""
+    net = nn.Sequential(
+        nn.ReLU(inplace=True), nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 1)
+    )  # fmt: skip
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(4, 3, generator=g, dtype=torch.float64), torch.randn(4, 3, generator=g)
+    a[0, 0] = -1.0
+    keep = a.clone()
+    got = regions.count_1d_batch(net, a.clone().requires_grad_(), b)
+    ref = pl.trace_segments(net, a, b)
+    assert torch.equal(got.n_regions, ref.n_pieces)
+    assert torch.equal(a, keep)  # the caller's input is untouched

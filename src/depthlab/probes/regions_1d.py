@@ -344,8 +344,9 @@ def trace_segments_fast(
         chunk_segments = max(1, budget // (100 * widest * size))
     segs, ts, outs, lens = [], [], [], []
     for lo in range(0, n_seg, chunk_segments):
-        a = starts[lo : lo + chunk_segments].to(device=prep.device, dtype=dtype).flatten(1)
-        b = ends[lo : lo + chunk_segments].to(device=prep.device, dtype=dtype).flatten(1)
+        a = starts[lo : lo + chunk_segments].detach().to(device=prep.device, dtype=dtype)
+        b = ends[lo : lo + chunk_segments].detach().to(device=prep.device, dtype=dtype)
+        a, b = a.flatten(1), b.flatten(1)
         lens.append((b - a).norm(dim=1))
         seg, t, out = trace_chunk(blocks, a, b, eps, max_points)
         segs.append(seg + lo)
