@@ -255,7 +255,8 @@ def fit_batched(
     generators : K CPU generators, one per model, each seeding that model's mini-batch order as
         ``fit(generator=...)`` would. Default: ``manual_seed(0)`` for every model (as ``fit``).
     targets : regression targets ``(N_train, out)`` replacing ``data.y_train`` (e.g. teacher
-        logits for ``loss="logit_l2"``), shared by all K models.
+        logits for ``loss="logit_l2"``), shared by all K models (``(K, N_train, out)``, one
+        slice per model, with ``stacked_data=True``).
     loss_fn : optional training loss ``(out (B, C), target (B, ...)) -> scalar`` replacing the
         one ``config.loss`` names (e.g. temperature distillation); evaluation is unchanged.
     eval_loss_fn : optional test loss, same signature, replacing the MSE / cross-entropy that
@@ -297,7 +298,8 @@ def fit_batched(
     x_tr = data.x_train
     y_tr = targets if targets is not None else data.y_train
     if stacked_data:
-        for name, t in (("x_train", x_tr), ("y_train", y_tr), ("x_test", data.x_test)):
+        named = (("x_train", x_tr), ("y_train", y_tr), ("x_test", data.x_test))
+        for name, t in (*named, ("y_test", data.y_test)):
             if t.dim() < 2 or t.shape[0] != k:
                 raise ValueError(
                     f"stacked_data=True needs {name} with a leading dim of {k} (one slice per "
