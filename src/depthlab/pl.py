@@ -240,15 +240,32 @@ class _Found(Exception):
         self.pair, self.s = pair, s
 
 
+def _pair_scale(z: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
+    """For each neighbouring pair of points, the largest ``|z|`` over the segment it lies in.
+
+    ``z`` (P, F), ``same`` (P - 1,) marks pairs on one segment. The kink tolerance scales with it,
+    so a segment's pieces do not depend on the other segments traced in the same batch.
+    """
+    if z.shape[0] < 2:
+        return z.new_zeros(0)
+    seg = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
+    seg[1:] = torch.cumsum((~same).long(), 0)
+    rows = z.abs().amax(1) if z.shape[1] else z.new_zeros(z.shape[0])
+    seg_max = torch.zeros(int(seg[-1]) + 1, dtype=z.dtype, device=z.device)
+    seg_max.scatter_reduce_(0, seg, rows, "amax", include_self=True)
+    return seg_max.index_select(0, seg[:-1])
+
+
 def _threshold_crossings(
     z: torch.Tensor, module: nn.Module, same: torch.Tensor, eps: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Pairs ``i`` (points i, i+1) whose input crosses a kink, and the crossing fractions ``s``."""
     z = z.flatten(1)  # (P, F)
     za, zb = z[:-1], z[1:]
+    seg_max = _pair_scale(z, same)
     pairs, fracs = [], []
     for c in thresholds(module):
-        scale = eps * max(float(z.abs().max()) if z.numel() else 0.0, abs(c), 1e-300)
+        scale = eps * seg_max.clamp(min=max(abs(c), 1e-300))[:, None]
         da, db = za - c, zb - c
         cross = ((da > scale) & (db < -scale)) | ((da < -scale) & (db > scale))
         cross &= same[:, None]
@@ -281,7 +298,7 @@ def _pool_crossings(
     """Pairs where a pooling window's winner changes, with the fraction where the two tie."""
     idx = _pool(module, z).flatten(2)  # (P, C, out) flat indices into the spatial input
     zf = z.flatten(2)  # (P, C, in)
-    scale = eps * max(float(zf.abs().max()) if zf.numel() else 0.0, 1e-300)
+    scale = eps * _pair_scale(zf.flatten(1), same).clamp(min=1e-300)[:, None, None]
     ia, ib = idx[:-1], idx[1:]
     za, zb = zf[:-1], zf[1:]
     da = za.gather(2, ia) - za.gather(2, ib)  # >= 0: a's winner leads at a

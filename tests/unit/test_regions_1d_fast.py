@@ -264,3 +264,21 @@ def test_inputs_that_require_grad_and_in_place_first_layers_are_fine():
     ref = pl.trace_segments(net, a, b)
     assert torch.equal(got.n_regions, ref.n_pieces)
     assert torch.equal(a, keep)  # the caller's input is untouched
+
+
+def test_a_segment_counts_the_same_whatever_else_is_in_its_batch():
+    """Review finding: the kink tolerance used the largest |z| of the whole chunk, so one very
+    long segment blunted it for every other segment (pieces lost at a 1e7 scale). It now scales
+    with each segment's own |z|, in both engines."""
+    net = initialize(mlp([3, 32, 32, 1]), "he_normal", torch.Generator().manual_seed(0), 0.1)
+    g = torch.Generator().manual_seed(1)
+    a = torch.randn(300, 3, generator=g, dtype=torch.float64)
+    b = torch.randn(300, 3, generator=g, dtype=torch.float64)
+    alone = regions.count_1d_batch(net, a, b).n_regions
+    big_a, big_b = torch.full((1, 3), -1e7, dtype=torch.float64), torch.full((1, 3), 2e7)
+    mixed_a, mixed_b = torch.cat([a, big_a]), torch.cat([b, big_b.double()])
+    fast = regions.count_1d_batch(net, mixed_a, mixed_b).n_regions
+    general = pl.trace_segments(net, mixed_a, mixed_b).n_pieces
+    assert torch.equal(fast[:-1], alone)
+    assert torch.equal(general[:-1], alone)
+    assert torch.equal(fast, general)

@@ -163,6 +163,12 @@ def _apply_(block: Block, h: torch.Tensor) -> torch.Tensor:
     return h
 
 
+def _segment_max(seg: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``out[s] = max(v[seg == s])`` for ``seg`` (P,) int64 and ``v`` (P,)."""
+    out = torch.zeros(int(seg.max()) + 1, dtype=v.dtype, device=v.device)
+    return out.scatter_reduce_(0, seg, v, "amax", include_self=True)
+
+
 def _crossings(
     seg: torch.Tensor,
     t: torch.Tensor,
@@ -183,13 +189,13 @@ def _crossings(
     """
     if z.shape[0] < 2 or z.numel() == 0:
         return None
-    lo, hi = torch.aminmax(z)
-    zmax = max(-float(lo), float(hi))
+    # the tolerance scales with each segment's own largest |z|, so a segment's pieces do not
+    # depend on which other segments share its batch
+    seg_max = _segment_max(seg, z.abs().amax(1).index_select(0, perm))
     ks, ras, rbs, fracs = [], [], [], []
     n = z.shape[1]
     for c in kinks:
         d = z - c if c != 0.0 else z
-        scale = eps * max(zmax, abs(c), 1e-300)
         # candidates: the sign bit flips between sorted neighbours (a superset of strict sign
         # changes: +-0 counts; the bytes, not the floats, are put in sorted order); then the
         # tolerance and same-segment tests on the few candidates only
@@ -202,7 +208,9 @@ def _crossings(
         ra, rb = perm.index_select(0, k), perm.index_select(0, k + 1)
         dflat = d.reshape(-1)
         da, db = dflat.index_select(0, ra * n + j), dflat.index_select(0, rb * n + j)
-        ok = (da.abs() > scale) & (db.abs() > scale) & (seg.index_select(0, k) == seg[k + 1])
+        sk = seg.index_select(0, k)
+        scale = eps * seg_max.index_select(0, sk).clamp(min=max(abs(c), 1e-300))
+        ok = (da.abs() > scale) & (db.abs() > scale) & (sk == seg[k + 1])
         sel = ok.nonzero().squeeze(1)
         if sel.numel():
             ks.append(k.index_select(0, sel))
