@@ -251,9 +251,13 @@ def _pair_scale(z: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
     seg = torch.zeros(z.shape[0], dtype=torch.long, device=z.device)
     seg[1:] = torch.cumsum((~same).long(), 0)
     rows = z.abs().amax(1) if z.shape[1] else z.new_zeros(z.shape[0])
-    seg_max = torch.zeros(int(seg[-1]) + 1, dtype=z.dtype, device=z.device)
-    seg_max.scatter_reduce_(0, seg, rows, "amax", include_self=True)
-    return seg_max.index_select(0, seg[:-1])
+    return segment_max(seg, rows).index_select(0, seg[:-1])
+
+
+def segment_max(seg: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``out[s] = max(0, max(v[seg == s]))`` for segment ids ``seg`` (P,) int64 and ``v`` (P,)."""
+    out = torch.zeros(int(seg.max()) + 1, dtype=v.dtype, device=v.device)
+    return out.scatter_reduce_(0, seg, v, "amax", include_self=True)
 
 
 def _threshold_crossings(

@@ -101,6 +101,16 @@ MAX_DEPTH = 4
 MAX_N = 24
 
 
+def _sorted_within(v: list[int], lo: int, hi: int, what: str, meaning: str) -> list[int]:
+    """``v`` sorted and deduplicated; a ValueError naming the values outside ``lo..hi``."""
+    if not v:
+        raise ValueError(f"give at least one {what} ({lo}..{hi}), got []")
+    bad = [x for x in v if not lo <= x <= hi]
+    if bad:
+        raise ValueError(f"every {what} must be {meaning} from {lo} to {hi}, got {bad} in {v}")
+    return sorted(set(v))
+
+
 class MultiplicationConfig(ExperimentConfig):
     activations: list[str] = Field(
         default=["softplus", "silu", "gelu", "tanh"], description="activations of the gates"
@@ -169,29 +179,12 @@ class MultiplicationConfig(ExperimentConfig):
     @field_validator("ns")
     @classmethod
     def _ns_allowed(cls, v: list[int] | None) -> list[int] | None:
-        if v is None:
-            return v
-        if not v:
-            raise ValueError(f"give at least one n (2..{MAX_N}), got []")
-        bad = [n for n in v if not 2 <= n <= MAX_N]
-        if bad:
-            raise ValueError(
-                f"every n must be a number of inputs from 2 to {MAX_N}, got {bad} in {v}"
-            )
-        return sorted(set(v))
+        return None if v is None else _sorted_within(v, 2, MAX_N, "n", "a number of inputs")
 
     @field_validator("depths")
     @classmethod
     def _depths_allowed(cls, v: list[int]) -> list[int]:
-        if not v:
-            raise ValueError(f"give at least one depth k (1..{MAX_DEPTH}), got []")
-        bad = [k for k in v if not 1 <= k <= MAX_DEPTH]
-        if bad:
-            raise ValueError(
-                f"every depth k must be a number of hidden layers from 1 to {MAX_DEPTH}, "
-                f"got {bad} in {v}"
-            )
-        return sorted(set(v))
+        return _sorted_within(v, 1, MAX_DEPTH, "depth k", "a number of hidden layers")
 
     @field_validator("heat_n")
     @classmethod

@@ -163,12 +163,6 @@ def _apply_(block: Block, h: torch.Tensor) -> torch.Tensor:
     return h
 
 
-def _segment_max(seg: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """``out[s] = max(v[seg == s])`` for ``seg`` (P,) int64 and ``v`` (P,)."""
-    out = torch.zeros(int(seg.max()) + 1, dtype=v.dtype, device=v.device)
-    return out.scatter_reduce_(0, seg, v, "amax", include_self=True)
-
-
 def _crossings(
     seg: torch.Tensor,
     t: torch.Tensor,
@@ -191,7 +185,7 @@ def _crossings(
         return None
     # the tolerance scales with each segment's own largest |z|, so a segment's pieces do not
     # depend on which other segments share its batch
-    seg_max = _segment_max(seg, z.abs().amax(1).index_select(0, perm))
+    seg_max = pl.segment_max(seg, z.abs().amax(1).index_select(0, perm))
     ks, ras, rbs, fracs = [], [], [], []
     n = z.shape[1]
     for c in kinks:
