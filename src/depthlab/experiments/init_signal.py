@@ -70,6 +70,7 @@ class InitMeanConfig(ExperimentConfig):
     )
 
     _quick_overrides = {"width": 32, "max_depth": 30, "n_inits": 150, "n_inits_gaussian": 1000}
+    _tiny_overrides = {"width": 16, "max_depth": 8, "n_inits": 40, "n_inits_gaussian": 200}
 
 
 @register
@@ -231,6 +232,7 @@ class InitVarianceConfig(ExperimentConfig):
     jac_inputs: int = Field(2, ge=1)
 
     _quick_overrides = {"depth": 6, "betas": [0.1, 0.3], "n_inits": 3000}
+    _tiny_overrides = {"depth": 4, "n_inits": 500}
 
     @field_validator("families")
     @classmethod

@@ -59,6 +59,13 @@ class TrainabilityConfig(ExperimentConfig):
         "batch_size": 32,
         "n_test": 400,
     }
+    _tiny_overrides = {
+        "depths": [1, 3],
+        "widths": [8, 16],
+        "max_epochs": 1,
+        "n_train": 300,
+        "n_test": 100,
+    }
 
     @field_validator("schemes")
     @classmethod

@@ -68,6 +68,14 @@ class UAConfig(ExperimentConfig):
         "max_width": 512,
         "n_train": 512,
     }
+    _tiny_overrides = {
+        "widths": [1, 4, 16, 32, 64],
+        "sawtooth_ks": [2, 3],
+        "finetune_steps": 10,
+        "deep_steps": 30,
+        "max_width": 64,
+        "n_train": 256,
+    }
 
 
 def _loglog_slope(x, y) -> float:
