@@ -15,23 +15,43 @@ class ConfigError(ValueError):
 class ExperimentConfig(BaseModel):
     """Base for every experiment's settings.
 
-    Unknown keys are errors. ``quick()`` returns the ``--quick`` variant (small enough for CI).
-    Subclasses set ``_quick_overrides`` to the fields that change in quick mode.
+    Unknown keys are errors. ``quick()`` returns the ``--quick`` variant (small enough for CI);
+    ``tiny()`` returns a smaller one still (seconds; what the contract tests run).
+    Subclasses set ``_quick_overrides`` to the fields that change in quick mode, and
+    ``_tiny_overrides`` to the fields that change again on top of those in tiny mode (only where
+    quick mode takes more than a few seconds).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
     _quick_overrides: ClassVar[dict[str, Any]] = {}
+    _tiny_overrides: ClassVar[dict[str, Any]] = {}
 
     @classmethod
     def quick(cls) -> ExperimentConfig:
         return cls(**cls._quick_overrides)
 
     @classmethod
+    def tiny(cls) -> ExperimentConfig:
+        """The quick variant with ``_tiny_overrides`` on top: seconds per run, for tests."""
+        return cls.build(tiny=True)
+
+    @classmethod
+    def tiny_overrides(cls) -> dict[str, Any]:
+        """The fields tiny mode sets, quick's included: ``run_experiment(name,
+        Config.tiny_overrides(), quick=True)`` runs the tiny variant through the runner."""
+        return {**cls._quick_overrides, **cls._tiny_overrides}
+
+    @classmethod
     def build(
-        cls, overrides: dict[str, Any] | None = None, quick: bool = False
+        cls, overrides: dict[str, Any] | None = None, quick: bool = False, tiny: bool = False
     ) -> ExperimentConfig:
-        """Defaults (or quick defaults), then ``overrides``; raise :class:`ConfigError` if bad."""
-        values: dict[str, Any] = dict(cls._quick_overrides) if quick else {}
+        """Defaults (or quick, or tiny defaults), then ``overrides``; raise :class:`ConfigError`
+        if bad. ``tiny=True`` implies quick."""
+        values: dict[str, Any] = {}
+        if quick or tiny:
+            values.update(cls._quick_overrides)
+        if tiny:
+            values.update(cls._tiny_overrides)
         values.update(overrides or {})
         try:
             return cls(**values)

@@ -78,6 +78,7 @@ class CompositionalConfig(ExperimentConfig):
         "n_train": 192,
         "n_test": 512,
     }
+    _tiny_overrides = {"budgets": [80], "steps": 15, "n_train": 64, "n_test": 128}
 
 
 class DenseQuadraticTanh:

@@ -70,6 +70,7 @@ class InitMeanConfig(ExperimentConfig):
     )
 
     _quick_overrides = {"width": 32, "max_depth": 30, "n_inits": 150, "n_inits_gaussian": 1000}
+    _tiny_overrides = {"width": 16, "max_depth": 8, "n_inits": 40, "n_inits_gaussian": 200}
 
 
 @register
@@ -140,7 +141,7 @@ class InitMean:
             )
             claims.append(
                 Claim(
-                    id=f"hanin-rolnick-2018.fm1.slope.{scheme}",
+                    id=f"hanin-rolnick-2018.fm1.slope.{scheme.replace('_', '-')}",
                     statement=f"Under {scheme}, log E[M_d] falls per layer by log(fan_in Var W / 2) = {pred:.3f}.",
                     source=HR
                     + ("; PyTorch trunc_normal_ docs" if scheme == "torch_trunc_normal" else ""),
@@ -231,6 +232,7 @@ class InitVarianceConfig(ExperimentConfig):
     jac_inputs: int = Field(2, ge=1)
 
     _quick_overrides = {"depth": 6, "betas": [0.1, 0.3], "n_inits": 3000}
+    _tiny_overrides = {"depth": 4, "n_inits": 500}
 
     @field_validator("families")
     @classmethod
@@ -398,13 +400,18 @@ class InitResidual:
 
     def run(self, config: InitResidualConfig, ctx: RunContext) -> Result:
         L = config.blocks
-        schedules = {
-            "eta=1": [1.0] * L,
-            "eta=1/sqrt(L)": [1.0 / math.sqrt(L)] * L,
-            f"eta={config.geometric_b:g}^l": [config.geometric_b**i for i in range(1, L + 1)],
-        }
+        # (label in the tables and figures, the claim id's stable last part, branch scales)
+        schedules = [
+            ("eta=1", "eta-one", [1.0] * L),
+            ("eta=1/sqrt(L)", "eta-inv-sqrt-depth", [1.0 / math.sqrt(L)] * L),
+            (
+                f"eta={config.geometric_b:g}^l",
+                "eta-geometric",
+                [config.geometric_b**i for i in range(1, L + 1)],
+            ),
+        ]
         rows, claims = [], []
-        for i, (label, etas) in enumerate(ctx.progress.track(list(schedules.items()), "etas")):
+        for i, (label, slug, etas) in enumerate(ctx.progress.track(schedules, "etas")):
             r = moments(
                 [config.width] * (L + 1),
                 config.n_inits,
@@ -434,7 +441,7 @@ class InitResidual:
             tol = max(0.02, 4 * rel_se)
             claims.append(
                 Claim(
-                    id=f"hanin-rolnick-2018.residual.{label}",
+                    id=f"hanin-rolnick-2018.residual.{slug}",
                     statement=f"With branch scales {label}, E[M_L]/M_0 = prod(1 + eta_l^2).",
                     source="Hanin & Rolnick 2018, residual networks; derived in THEORY.md §2",
                     predicted=float(f"{pred[-1]:.6g}"),

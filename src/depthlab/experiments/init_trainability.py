@@ -59,6 +59,13 @@ class TrainabilityConfig(ExperimentConfig):
         "batch_size": 32,
         "n_test": 400,
     }
+    _tiny_overrides = {
+        "depths": [1, 3],
+        "widths": [8, 16],
+        "max_epochs": 1,
+        "n_train": 300,
+        "n_test": 100,
+    }
 
     @field_validator("schemes")
     @classmethod
@@ -145,7 +152,7 @@ class InitTrainability:
             ok, measured = None, "every He net needed the same number of epochs: no signal"
         claims.append(
             Claim(
-                id="init.trainability.tracks-beta",
+                id="hanin-rolnick-2018.trainability.tracks-beta",
                 statement="Under He init, the epochs a ReLU MLP needs to reach the target accuracy "
                 "track beta = depth/width more closely than depth alone.",
                 source=SRC,
@@ -177,7 +184,7 @@ class InitTrainability:
         )
         claims.append(
             Claim(
-                id="init.trainability.width-grows-with-depth",
+                id="hanin-rolnick-2018.trainability.width-grows-with-depth",
                 statement="At depth, a wide He net trains faster than a narrow one: width "
                 "must grow with depth.",
                 source=SRC,
@@ -199,7 +206,7 @@ class InitTrainability:
             drift = math.exp(cell.loc[scheme, "log_drift"])
             claims.append(
                 Claim(
-                    id=f"init.trainability.drift.{scheme}",
+                    id=f"hanin-rolnick-2018.trainability.drift.{scheme.replace('_', '-')}",
                     statement=f"A deep net under {scheme} (mean drift {drift:.2g}) trains more slowly "
                     "than the same net under He.",
                     source=SRC,

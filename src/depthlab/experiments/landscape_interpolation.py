@@ -63,6 +63,7 @@ class InterpolationConfig(ExperimentConfig):
         "points": 11,
         "sharpness_dirs": 2,
     }
+    _tiny_overrides = {"channels": 4, "n_train": 128, "epochs": 1, "points": 5, "sharpness_dirs": 1}
 
 
 @register

@@ -108,6 +108,17 @@ class LandscapeSkipConfig(ExperimentConfig):
         "curvature_points": 1,
         "lanczos_iters": 5,
     }
+    _tiny_overrides = {
+        "depths": [4, 6],
+        "channels": 4,
+        "n_train": 128,
+        "n_test": 64,
+        "n_eval": 64,
+        "n_curvature": 32,
+        "epochs": 1,
+        "grid_points": 3,
+        "lanczos_iters": 3,
+    }
 
     @field_validator("data_dir")
     @classmethod

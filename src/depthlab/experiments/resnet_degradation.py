@@ -52,6 +52,7 @@ class DegradationConfig(ExperimentConfig):
     seeds: int = Field(1, ge=1, description="seeds per (depth, skip); the median loss is used")
 
     _quick_overrides = {"blocks": [1, 6], "channels": 8, "epochs": 2, "n_train": 512, "n_test": 256}
+    _tiny_overrides = {"blocks": [1, 2], "channels": 4, "epochs": 1, "n_train": 128, "n_test": 64}
 
 
 def _grad_ratio(net, x, y) -> float:

@@ -132,9 +132,9 @@ class SawtoothDepthSeparation:
                 "2^k - 1 a hand-placed shallow net would.",
             ),
             Claim(
-                id="regions.shallow-pieces-at-most-width-plus-one",
+                id="serra-2018.shallow-pieces-at-most-width-plus-one",
                 statement="A fitted one-hidden-layer net has at most width + 1 pieces on the line.",
-                source="THEORY.md section 3 (1-D maximum prod(n_l + 1))",
+                source="Serra et al. 2018 bound, 1-D case: at most prod(n_l + 1) pieces (THEORY.md section 3)",
                 predicted="pieces <= width + 1",
                 measured=", ".join(
                     f"k={int(r.k)}: {int(r.pieces_trained)} of {int(r.max_pieces)}"

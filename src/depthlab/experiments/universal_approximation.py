@@ -68,6 +68,14 @@ class UAConfig(ExperimentConfig):
         "max_width": 512,
         "n_train": 512,
     }
+    _tiny_overrides = {
+        "widths": [1, 4, 16, 32, 64],
+        "sawtooth_ks": [2, 3],
+        "finetune_steps": 10,
+        "deep_steps": 30,
+        "max_width": 64,
+        "n_train": 256,
+    }
 
 
 def _loglog_slope(x, y) -> float:
@@ -200,7 +208,7 @@ class UniversalApproximation:
         src = "lecture slide 15; Cybenko 1989, Hornik 1991"
         return [
             Claim(
-                id="ua.shallow-error-falls",
+                id="lecture-s15.shallow-error-falls",
                 statement="A one-hidden-layer ReLU net's error on a smooth 1-D target falls as width grows.",
                 source=src,
                 predicted="error falls with width",
@@ -209,9 +217,10 @@ class UniversalApproximation:
                 verdict=verdict_from(falls),
             ),
             Claim(
-                id="ua.shallow-rate",
+                id="de-boor-1978.shallow-rate",
                 statement="For a smooth target the shallow RMSE falls like width^-2 (linear-spline rate).",
-                source="linear spline approximation of C^2 functions (de Boor); slide 15",
+                source="de Boor 1978 (A Practical Guide to Splines): linear spline approximation of C^2 "
+                "functions; slide 15",
                 predicted=-2.0,
                 measured=round(slope, 3),
                 tolerance="log-log slope of RMSE over widths >= 16 within ±0.5 of -2",
@@ -234,7 +243,7 @@ class UniversalApproximation:
             slope, ok = float("nan"), None
             measured = f"only {len(got)} k reached rel. MSE {config.target_rel_mse} within width {config.max_width}"
         return Claim(
-            id="ua.sawtooth-depth-separation",
+            id="telgarsky-2016.sawtooth-depth-separation",
             statement="A shallow net needs width growing like 2^k to fit the k-fold sawtooth that k layers of 2 ReLUs compute exactly.",
             source="Telgarsky 2016; lecture slides 15 and 22",
             predicted=1.0,
