@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+# The sizes a run can take: ``tiny`` (seconds, contract tests), ``quick`` (a smoke test of about a
+# minute for everything), ``default`` (``make demo``: every empirical claim decided on a laptop CPU)
+# and ``paper`` (the papers' settings, for one GPU).
+SCALES: tuple[str, ...] = ("tiny", "quick", "default", "paper")
 
 
 class ConfigError(ValueError):
@@ -22,9 +27,29 @@ class ExperimentConfig(BaseModel):
     quick mode takes more than a few seconds).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
+    )
     _quick_overrides: ClassVar[dict[str, Any]] = {}
     _tiny_overrides: ClassVar[dict[str, Any]] = {}
+    _paper_overrides: ClassVar[dict[str, Any]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bools_as_numbers(cls, data: Any) -> Any:
+        """``true`` is not a count: refuse booleans wherever a field does not take a bool."""
+        if not isinstance(data, dict):
+            return data
+        for key, value in data.items():
+            field = cls.model_fields.get(key)
+            if field is None or _takes_bool(field.annotation):
+                continue
+            items = value if isinstance(value, (list, tuple)) else [value]
+            if any(isinstance(v, bool) for v in items):
+                raise ValueError(
+                    f"key {key!r} takes numbers or text, not true/false (got {value!r})"
+                )
+        return data
 
     @classmethod
     def quick(cls) -> ExperimentConfig:
@@ -42,21 +67,52 @@ class ExperimentConfig(BaseModel):
         return {**cls._quick_overrides, **cls._tiny_overrides}
 
     @classmethod
+    def paper(cls) -> ExperimentConfig:
+        """The papers' settings (``--scale paper``), meant for one GPU."""
+        return cls.build(scale="paper")
+
+    @classmethod
     def build(
-        cls, overrides: dict[str, Any] | None = None, quick: bool = False, tiny: bool = False
+        cls,
+        overrides: dict[str, Any] | None = None,
+        quick: bool = False,
+        tiny: bool = False,
+        scale: str | None = None,
     ) -> ExperimentConfig:
-        """Defaults (or quick, or tiny defaults), then ``overrides``; raise :class:`ConfigError`
-        if bad. ``tiny=True`` implies quick."""
+        """The defaults of ``scale`` (``tiny``, ``quick``, ``default`` or ``paper``; ``quick=True``
+        and ``tiny=True`` are the older spellings), then ``overrides``; raise
+        :class:`ConfigError` if bad. Tiny is quick plus ``_tiny_overrides``."""
+        scale = resolve_scale(scale, quick=quick, tiny=tiny)
         values: dict[str, Any] = {}
-        if quick or tiny:
+        if scale in ("quick", "tiny"):
             values.update(cls._quick_overrides)
-        if tiny:
+        if scale == "tiny":
             values.update(cls._tiny_overrides)
+        if scale == "paper":
+            values.update(cls._paper_overrides)
         values.update(overrides or {})
         try:
             return cls(**values)
         except ValidationError as err:
             raise ConfigError(format_validation_error(err, cls)) from None
+
+
+def resolve_scale(scale: str | None = None, *, quick: bool = False, tiny: bool = False) -> str:
+    """One scale name from ``scale`` or the older ``quick``/``tiny`` flags (which must agree)."""
+    implied = "tiny" if tiny else "quick" if quick else None
+    if scale is None:
+        return implied or "default"
+    if scale not in SCALES:
+        raise ConfigError(f"config error: scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    if implied and implied != scale:
+        raise ConfigError(f"config error: scale {scale!r} contradicts the {implied} flag")
+    return scale
+
+
+def _takes_bool(annotation: Any) -> bool:
+    if annotation is bool:
+        return True
+    return any(_takes_bool(a) for a in get_args(annotation)) if get_origin(annotation) else False
 
 
 def check_data_dir(data_dir: str | None, dataset: str | None) -> str | None:

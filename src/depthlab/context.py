@@ -74,7 +74,8 @@ class RunContext:
     dtype : floating dtype for models and data (float32 unless asked otherwise).
     seed : the run's seed; use :meth:`generator` for independent, reproducible streams.
     out_dir : the run directory; figures go to ``out_dir / "figures"``.
-    quick : True under ``--quick``.
+    quick : True under ``--quick`` (and ``--scale tiny``).
+    scale : ``"tiny"``, ``"quick"``, ``"default"`` or ``"paper"`` (see :data:`depthlab.config.SCALES`).
     progress : progress reporter (quiet off a TTY).
     """
 
@@ -84,9 +85,12 @@ class RunContext:
     out_dir: Path | None = None
     quick: bool = False
     progress: Progress = QUIET
+    scale: str = ""
 
     def __post_init__(self) -> None:
         self.seed = check_seed(self.seed)
+        if not self.scale:
+            self.scale = "quick" if self.quick else "default"
 
     def generator(self, *key: Key, device: torch.device | str | None = "cpu") -> torch.Generator:
         """A fresh torch generator for the stream ``key`` (a tuple of ints/strings) of this run.

@@ -8,9 +8,11 @@ from typing import Any
 
 import torch
 
-from depthlab.context import RunContext, resolve_device
+from depthlab.config import resolve_scale
+from depthlab.context import RunContext, check_seed, resolve_device
 from depthlab.core import Result
 from depthlab.progress import QUIET, Progress
+from depthlab.runs.figures import draw_figures, draws_from_results
 from depthlab.runs.store import begin_run, environment_meta, save_failure, save_result
 
 
@@ -20,6 +22,7 @@ def run_experiment(
     *,
     out_dir: str | Path,
     quick: bool = False,
+    scale: str | None = None,
     seed: int = 0,
     device: str | torch.device = "auto",
     dtype: torch.dtype = torch.float32,
@@ -33,11 +36,17 @@ def run_experiment(
     from depthlab.experiments import get_experiment
 
     exp = get_experiment(name)
-    config = exp.Config.build(overrides, quick=quick)
+    scale = resolve_scale(scale, quick=quick)
+    quick = scale in ("quick", "tiny")
+    config = exp.Config.build(overrides, scale=scale)
+    check_seed(seed)
     dev = resolve_device(device)
     run_dir = begin_run(out_dir, exp.name, config.model_dump(mode="json"))
-    ctx = RunContext(device=dev, dtype=dtype, seed=seed, out_dir=run_dir, quick=quick, progress=progress)
-    meta = environment_meta(dev, dtype) | {"seed": seed, "quick": quick}
+    ctx = RunContext(
+        device=dev, dtype=dtype, seed=seed, out_dir=run_dir, quick=quick, progress=progress,
+        scale=scale,
+    )
+    meta = environment_meta(dev, dtype) | {"seed": seed, "quick": quick, "scale": scale}
     meta |= {"title": exp.title, "section": exp.section, "order": getattr(exp, "order", 0)}
     t0 = time.perf_counter()
     try:
@@ -51,6 +60,8 @@ def run_experiment(
         result.meta = {**meta, **result.meta, "wall_s": round(time.perf_counter() - t0, 3)}
         _check_finite(result)
         save_result(run_dir, result)
+        if draws_from_results(exp):
+            result.figures.update(draw_figures(exp, run_dir))
         result.run_dir = str(run_dir)
         return result
     except BaseException as exc:
