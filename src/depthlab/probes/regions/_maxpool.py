@@ -35,8 +35,8 @@ def _pool_windows(
     """
     from torch.nn.modules.utils import _pair, _single
 
-    tup = _single if isinstance(mod, nn.MaxPool1d) else _pair
-    dims = 1 if isinstance(mod, nn.MaxPool1d) else 2
+    dims = pl.layer_rule(mod).rank - 1  # type: ignore[operator]  # spatial dims: 1 or 2
+    tup = _single if dims == 1 else _pair
     ksz, std = tup(mod.kernel_size), tup(mod.stride if mod.stride is not None else mod.kernel_size)
     pad, dil = tup(mod.padding), tup(mod.dilation)
     spatial = shape[-dims:]
