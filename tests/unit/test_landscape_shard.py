@@ -90,6 +90,10 @@ def test_a_partial_checkpoint_is_removed_after_success_and_another_name_is_kept(
     kept_dir = tmp_path / "pieces"
     landscape.surface(model, F.cross_entropy, data, one, grid, pieces=2, checkpoint=kept_dir)
     assert len(list(kept_dir.glob("rows-*.npy"))) == 2
+    with pytest.raises(ValueError, match="holds pieces of another surface"):
+        landscape.surface(
+            model, F.cross_entropy, data, dirs[1:], grid, pieces=2, checkpoint=kept_dir
+        )
     with pytest.raises(ValueError, match="is a directory"):
         landscape.surface(model, F.cross_entropy, data, one, grid, checkpoint=kept_dir)
 

@@ -111,9 +111,20 @@ def _activation_bytes_per_sample(
     return max(total[0], x[0].numel() * x.element_size())
 
 
-def _fingerprint(
+def numeric_settings(opts: SurfaceOptions, dtype: torch.dtype) -> dict[str, Any]:
+    """The settings that change a surface's numbers (part of a checkpoint's fingerprint)."""
+    return {
+        "autocast_bf16": opts.autocast_bf16,
+        "recompute_bn": opts.recompute_bn,
+        "eval_mode": opts.eval_mode,
+        "dtype": str(dtype),
+    }
+
+
+def fingerprint(
     params: dict, buffers: dict, dirs: tuple[Direction, ...], grid: Grid, x, y, numeric: dict
 ) -> str:
+    """A hash of everything a surface's numbers depend on: a checkpoint is never mixed up."""
     h = hashlib.sha1()
     for t in (*params.values(), *buffers.values(), *(v for d in dirs for v in d.tensors.values())):
         h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
@@ -320,13 +331,8 @@ def evaluate_grid(
     done = torch.zeros(n_pts, dtype=torch.bool)
     fp = None
     if checkpoint is not None:
-        numeric = {
-            "autocast_bf16": opts.autocast_bf16,
-            "recompute_bn": opts.recompute_bn,
-            "eval_mode": opts.eval_mode,
-            "dtype": str(ev.dtype),
-        }
-        fp = _fingerprint(ev.base, ev.buffers, dirs, grid, x, y, numeric)
+        numeric = numeric_settings(opts, ev.dtype)
+        fp = fingerprint(ev.base, ev.buffers, dirs, grid, x, y, numeric)
         path = Path(checkpoint)
         if path.exists():
             blob = torch.load(path, map_location="cpu", weights_only=True)

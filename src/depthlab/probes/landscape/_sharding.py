@@ -21,12 +21,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from depthlab.probes.landscape._evaluator import SurfaceOptions, evaluate_grid
-from depthlab.probes.landscape._shared import Data, Direction, Grid, LossFn, data_xy
+from depthlab.probes.landscape._evaluator import (
+    SurfaceOptions,
+    evaluate_grid,
+    fingerprint,
+    numeric_settings,
+)
+from depthlab.probes.landscape._shared import Data, Direction, Grid, LossFn, data_xy, params_of
 from depthlab.progress import QUIET
+from depthlab.runs.atomic import atomic_write_text
 
 Backend = Literal["serial", "local", "ray"]
 BACKENDS: tuple[str, ...] = ("serial", "local", "ray")
+MARKER = "surface.fingerprint"  # in a pieces directory: which surface the pieces belong to
 
 
 def grid_rows(
@@ -86,11 +93,8 @@ def sharded(
     if not 1 <= pieces <= n_rows:
         raise ValueError(f"pieces must be between 1 and the grid's {n_rows} rows, got {pieces}")
     check_gpus(num_gpus, address)
-    if out_dir is not None and Path(out_dir).is_file():
-        raise ValueError(
-            f"checkpoint {str(out_dir)!r} is a file (an unsharded surface's); a sharded surface "
-            "keeps its pieces in a directory: pass another path"
-        )
+    if out_dir is not None:
+        _claim_pieces(Path(out_dir), model, data, directions, grid, options)
     fn = functools.partial(grid_rows, model, loss_fn, data, directions, grid, options=options)
     t0 = time.perf_counter()
     arr = run_sharded(
@@ -112,9 +116,37 @@ def sharded(
     return loss, acc, seconds
 
 
+def _claim_pieces(
+    out_dir: Path,
+    model: nn.Module,
+    data: Data,
+    directions: tuple[Direction, ...],
+    grid: Grid,
+    options: SurfaceOptions | None,
+) -> None:
+    """Mark ``out_dir`` as this surface's; pieces of another surface there are an error."""
+    if out_dir.is_file():
+        raise ValueError(
+            f"checkpoint {str(out_dir)!r} is a file (an unsharded surface's); a sharded surface "
+            "keeps its pieces in a directory: pass another path"
+        )
+    params = params_of(model)
+    buffers = {n: b.detach() for n, b in model.named_buffers()}
+    x, y = data_xy(data)
+    numeric = numeric_settings(options or SurfaceOptions(), next(iter(params.values())).dtype)
+    fp = fingerprint(params, buffers, directions, grid, x, y, numeric)
+    marker = out_dir / MARKER
+    if marker.exists() and marker.read_text().strip() != fp:
+        raise ValueError(
+            f"checkpoint {str(out_dir)!r} holds pieces of another surface (model, data, grid, "
+            "directions or options differ); delete it or pass another path"
+        )
+    atomic_write_text(marker, fp + "\n")
+
+
 def _remove_pieces(out_dir: Path) -> None:
-    """Delete the stored pieces (``rows-*.npy``), then the directory if nothing else is in it."""
-    for p in out_dir.glob("rows-*.npy"):
+    """Delete the stored pieces (``rows-*.npy``) and the marker, then the directory if empty."""
+    for p in [*out_dir.glob("rows-*.npy"), out_dir / MARKER]:
         p.unlink(missing_ok=True)
     try:
         out_dir.rmdir()
