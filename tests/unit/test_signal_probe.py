@@ -117,6 +117,9 @@ def test_a_family_gives_the_numbers_of_the_deprecated_width_list():
     with pytest.warns(DeprecationWarning):
         old = moments([5] * 4, 30, etas=[0.5, 0.5, 0.5], seed=1, jacobian=False)
     assert torch.equal(res.m, old.m) and res.etas == (0.5, 0.5, 0.5)
+    with pytest.warns(DeprecationWarning):
+        again = moments(range(5, 8), 10, seed=2)  # any sequence of widths, as before
+    assert again.widths == (5, 6, 7)
     assert res.layer_names == ("input", "block1", "block2", "block3")
 
 

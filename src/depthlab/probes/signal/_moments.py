@@ -88,7 +88,7 @@ def moments(
     >>> r.second  # close to [1, 1.5, 2.25, 3.375] = prod (1 + 5/10)  # doctest: +SKIP
     >>> moments(my_net, 200, x=torch.randn(64, 784))  # any nn.Module  # doctest: +SKIP
     """
-    if isinstance(model, (list, tuple)):
+    if not callable(model) and not isinstance(model, str) and hasattr(model, "__iter__"):
         warnings.warn(
             "moments(widths, ...) is deprecated; pass moments(mlp_family(widths, activation=..., "
             "etas=...), ...)",
