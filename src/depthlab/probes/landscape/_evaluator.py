@@ -23,9 +23,9 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
+from depthlab.atomic import atomic_write_bytes
 from depthlab.probes.landscape._shared import Direction, Grid, LossFn, params_of
 from depthlab.progress import Progress
-from depthlab.runs.atomic import atomic_write_bytes
 
 __all__ = ["SurfaceOptions"]
 

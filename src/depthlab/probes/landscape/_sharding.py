@@ -2,7 +2,7 @@
 
 This replaces the reference code's MPI: :func:`sharded` cuts the grid's α axis into row ranges,
 computes each range exactly as one process would (:func:`depthlab.probes.landscape._evaluator.evaluate_grid`)
-through the same executors as sweeps (:func:`depthlab.runs.shard.run_sharded`: ``serial``,
+through the same executors as sweeps (:func:`depthlab.parallel.run_sharded`: ``serial``,
 ``local`` processes, or ``ray`` with ``num_gpus`` per piece), and reassembles the arrays, so the
 pieces agree with an unsharded surface. With a ``checkpoint`` directory finished pieces are kept
 there and a re-run computes only the missing ones; a directory named ``*.partial`` is scratch and
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from depthlab.atomic import atomic_write_text
 from depthlab.probes.landscape._evaluator import (
     SurfaceOptions,
     evaluate_grid,
@@ -29,7 +30,6 @@ from depthlab.probes.landscape._evaluator import (
 )
 from depthlab.probes.landscape._shared import Data, Direction, Grid, LossFn, data_xy, params_of
 from depthlab.progress import QUIET
-from depthlab.runs.atomic import atomic_write_text
 
 Backend = Literal["serial", "local", "ray"]
 BACKENDS: tuple[str, ...] = ("serial", "local", "ray")
@@ -85,7 +85,7 @@ def sharded(
     out_dir: str | os.PathLike | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, float]:
     """Loss and accuracy of shape ``grid.shape`` computed in ``pieces`` row ranges, and the seconds."""
-    from depthlab.runs.shard import run_sharded
+    from depthlab.parallel import run_sharded
 
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from depthlab.atomic import atomic_write_bytes
 from depthlab.probes.landscape._evaluator import SurfaceOptions, evaluate_grid
 from depthlab.probes.landscape._sharding import Backend, grid_rows, sharded
 from depthlab.probes.landscape._shared import (
@@ -33,7 +34,6 @@ from depthlab.probes.landscape._shared import (
     data_xy,
 )
 from depthlab.progress import QUIET, Progress
-from depthlab.runs.atomic import atomic_write_bytes
 
 __all__ = ["Surface", "nonconvexity", "sharded_surface", "surface", "surface_rows"]
 
