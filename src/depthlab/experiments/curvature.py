@@ -27,11 +27,11 @@ import pandas as pd
 import torch
 from pydantic import Field
 
+from depthlab import trajectory as tj
 from depthlab.config import ExperimentConfig
 from depthlab.context import RunContext
 from depthlab.core import Claim, Result, verdict_from
 from depthlab.experiments.base import register
-from depthlab.probes import trajectory as tj
 from depthlab.theory import meanfield as mf
 
 

@@ -134,7 +134,7 @@ class RegionsDensity:
             width = max(1, round(n_tot / depth))
             g = ctx.generator(10_000 * depth + 10 * n_tot + s)
             net = he_net(x.shape[1], width, depth, 10, g, config.bias_std).to(ctx.device)
-            res = regions.count_1d_batch(net, a.to(ctx.device), b.to(ctx.device))
+            res = regions.count_1d(net, a.to(ctx.device), b.to(ctx.device), batch=True)
             for i in range(config.n_segments):
                 rows.append(
                     {
@@ -568,7 +568,7 @@ class RegionsTraining:
         rows = []
 
         def measure(epoch: int) -> None:
-            res = regions.count_1d_batch(net, a, b)
+            res = regions.count_1d(net, a, b, batch=True)
             dens = res.density.cpu().numpy()
             with torch.no_grad():
                 acc = float((net(xt).argmax(1) == yt).double().mean())
