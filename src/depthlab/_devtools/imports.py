@@ -13,7 +13,8 @@ import is still a dependency; only ``if TYPE_CHECKING:`` blocks are skipped), an
 It exits 1 when it finds any that :data:`KNOWN_EXCEPTIONS` does not list, else 0. An exception
 that no longer occurs is reported as stale (remove it), without failing.
 
-The layers, bottom to top (DESIGN.md, Layout): a module may import its own layer and any below.
+The layers, bottom to top (DESIGN.md Layout; the table in CONTRIBUTING.md): a module may import
+its own layer and any below.
 """
 
 from __future__ import annotations
@@ -45,11 +46,15 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "parallel",
             "progress",
             "testing",
+            "validate",  # safe YAML and path checks (config uses it)
         ),
     ),
-    ("models and data", ("data", "init", "nets", "theory", "walk")),
-    ("probes", ("landscape", "pl", "probes", "regions", "signal", "trajectory")),
-    ("training", ("approx", "batched", "mimic", "train", "train_batched")),
+    ("models", ("data", "init", "nets", "walk")),
+    ("theory", ("theory",)),  # closed forms only, no training
+    # engines: exact piecewise-linear tracing, training loops, fitted approximants
+    ("engines", ("approx", "batched", "mimic", "pl", "train", "train_batched", "widthsearch")),
+    # probes/ and their public faces depthlab/regions.py, signal.py, landscape.py, trajectory.py
+    ("probes", ("landscape", "probes", "regions", "signal", "trajectory")),
     # Figures from tables and results; experiments draw theirs with it, so it sits below them.
     ("plots", ("plots",)),
     ("experiments", ("experiments",)),
