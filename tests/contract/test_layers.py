@@ -293,3 +293,19 @@ def test_the_library_code_imports_no_deprecated_path():
         if e.imported in old and e.importer not in old
     )
     assert users == []
+
+
+def test_the_version_comes_from_package_metadata(monkeypatch):
+    from importlib.metadata import PackageNotFoundError, version
+
+    from depthlab import _version
+    from depthlab.runs.store import environment_meta
+
+    assert depthlab.__version__ == version("depthlab")
+    assert environment_meta()["depthlab"] == depthlab.__version__
+
+    def missing(name):
+        raise PackageNotFoundError(name)
+
+    monkeypatch.setattr(_version, "version", missing)
+    assert _version._read() == "0+unknown"
