@@ -89,6 +89,7 @@ class MultiplicationConfig(ExperimentConfig):
         "heat_n": 3,
         "heat_neurons": [4, 8],
     }
+    _tiny_overrides = {"ns": [2, 3], "steps": 20}
 
     @field_validator("ns")
     @classmethod

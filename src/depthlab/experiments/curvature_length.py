@@ -46,6 +46,7 @@ class LengthDepthConfig(ExperimentConfig):
     pca_layers: list[int] = Field(default=[0, 2, 5, 10])
 
     _quick_overrides = {"width": 200, "depth": 12, "n_points": 128}
+    _tiny_overrides = {"width": 64, "depth": 4, "n_points": 32}
 
 
 @register

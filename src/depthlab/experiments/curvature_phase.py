@@ -46,6 +46,7 @@ class PhaseDiagramConfig(ExperimentConfig):
         "depth": 8,
         "n_points": 64,
     }
+    _tiny_overrides = {"sigma_w2": [0.5, 3.0], "sigma_b2": [0.05], "width": 32, "depth": 3}
 
 
 @register

@@ -111,6 +111,15 @@ class MimicConfig(ExperimentConfig):
         "lr": 3e-3,
         "extra_inputs": 500,
     }
+    _tiny_overrides = {
+        "n_train": 200,
+        "n_test": 100,
+        "teacher_channels": 4,
+        "teacher_epochs": 2,
+        "student_epochs": 1,
+        "shallow_width": 16,
+        "extra_inputs": 50,
+    }
 
     @field_validator("data_dir")
     @classmethod

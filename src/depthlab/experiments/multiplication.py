@@ -64,10 +64,11 @@ representation, so the theory's ``2^n`` is an upper reference, not a prediction 
 
 Where each part lives
 ---------------------
-The search itself is :mod:`depthlab.widthsearch` (it trains nothing); the product data and its
-loss are :func:`depthlab.data.synthetic.product_is_data` and :func:`~depthlab.data.synthetic.weighted_mse`;
-the batched training of the probes is ``_multiplication_learned``, the claims
-``_multiplication_claims`` and the config ``_multiplication_config`` (all re-exported here).
+The search itself is :mod:`depthlab.widthsearch` (it trains nothing); the product data and
+its loss are :func:`depthlab.data.synthetic.product_is_data` and
+:func:`~depthlab.data.synthetic.weighted_mse`; the batched training of the probes is
+``_multiplication_learned``, the claims ``_multiplication_claims`` and the config
+``_multiplication_config`` (the public names are re-exported here).
 
 Time budget: default (n = 2..12 on the CPU) 93 s CPU on one thread (97 s wall at load ≈ 1 on
 a shared 2-core machine, more under load); ``--quick`` under 10 s. On CUDA the default n range

@@ -49,6 +49,7 @@ class Regions2DConfig(ExperimentConfig):
         "sweep_depths": [1, 2],
         "grid": 40,
     }
+    _tiny_overrides = {"total_units": 12, "sweep_units": [6, 12], "sweep_depths": [1], "grid": 12}
 
 
 @register
