@@ -186,3 +186,30 @@ def test_gap_trend_uses_every_n_not_two_endpoints():
     # endpoints rise (2 -> 2.2) but the middle collapses: the old two-endpoint rule said "holds"
     c = _comp(_adv({4: 2.0, 8: 0.2, 16: 2.2, 32: 0.3}, {4: 1.0, 8: 1.0, 16: 1.0, 32: 1.0}))
     assert c["poggio-2017.gap-grows-with-n"].verdict == "fails"
+
+
+# ---------------------------------------------------------------- the paper scale's code path
+
+PAPER_SMALL = {
+    "universal-approximation": {"widths": [1, 4, 16, 32], "seeds": 2, "n_train": 128}
+    | {"rate_min_width": 4},
+    "sawtooth-depth-separation": {"exact_ks": [1, 2], "fit_ks": [3, 4], "seeds": 2}
+    | {"max_width": 64, "deep_steps": 0},
+    "compositional": {"ns": [4, 8], "budgets": [80], "seeds": 2, "steps": 5}
+    | {"n_train": 64, "n_test": 64},
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_SMALL))
+def test_paper_scale_builds_and_runs_at_tiny_sizes(name, tmp_path):
+    from depthlab.experiments import get_experiment
+    from depthlab.runs import run_experiment
+
+    paper = get_experiment(name).Config.paper()
+    assert paper.seeds >= 10  # the papers' scale: more seeds than the CPU default
+    r = run_experiment(
+        name, PAPER_SMALL[name], out_dir=tmp_path / name, scale="paper", device="cpu"
+    )
+    assert r.meta["scale"] == "paper"
+    assert all(c.kind in ("empirical", "construction") for c in r.claims)
+    assert all((c.n or 0) == 2 for c in r.claims if c.kind == "empirical")
