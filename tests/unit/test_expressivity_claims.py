@@ -50,6 +50,13 @@ def test_ua_rate_fails_at_width_minus_one_and_a_half():
     assert c["de-boor-1978.shallow-rate"].verdict == "fails"
     assert c["de-boor-1978.shallow-rate"].interval[0] > -1.75
     assert c["de-boor-1978.shallow-rate-runge"].verdict == "holds"
+    other = _ua(
+        UniversalApproximation.claims(
+            _ua_sweep({"sinusoid": -2.0, "runge": -2.6}, UA_CFG.widths), UA_CFG
+        )
+    )
+    assert other["de-boor-1978.shallow-rate-runge"].verdict == "fails"
+    assert other["de-boor-1978.shallow-rate"].verdict == "holds"
 
 
 def test_ua_error_falls_fails_when_one_target_does_not_fall():
