@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -84,10 +85,10 @@ class SerialExecutor(Executor):
 
 def _worker_init(threads: int) -> None:
     """In each worker: die with the driver, and use a fair share of the cores."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the driver's handler, inherited by fork
     if sys.platform.startswith("linux"):
         try:
             import ctypes
-            import signal
 
             libc = ctypes.CDLL("libc.so.6", use_errno=True)
             libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -229,7 +230,9 @@ class RayExecutor(Executor):
             kw = {"include_dashboard": False, "log_to_driver": False, **self.init_kwargs}
             # A local Ray's workers inherit this environment; a remote cluster needs the plugins named.
             if self.address and "DEPTHLAB_PLUGINS" in os.environ and "runtime_env" not in kw:
-                kw["runtime_env"] = {"env_vars": {"DEPTHLAB_PLUGINS": os.environ["DEPTHLAB_PLUGINS"]}}
+                kw["runtime_env"] = {
+                    "env_vars": {"DEPTHLAB_PLUGINS": os.environ["DEPTHLAB_PLUGINS"]}
+                }
             ray.init(address=self.address, **kw)
             self._started = True
         return ray
