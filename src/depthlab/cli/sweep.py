@@ -39,7 +39,7 @@ def _progress_columns():
 @app.command("sweep")
 def sweep_cmd(
     spec_path: Path = typer.Argument(..., metavar="SPEC.yaml", help="The sweep spec (YAML)."),
-    out: Path = typer.Option(None, "--out", help="Sweep directory (default: spec's out)."),
+    out: str = typer.Option(None, "--out", help="Sweep directory (default: spec's out)."),
     backend: str = typer.Option("local", "--backend", help="local | serial | ray"),
     jobs: int = typer.Option(
         1, "--jobs", "-j", help="Parallel cells (local processes); at most the CPU count."
@@ -80,7 +80,10 @@ def sweep_cmd(
     try:
         spec = load_spec(spec_path, max_cells=max_cells)
         cells = plan(spec, max_cells=max_cells)
-        out_dir = check_out_dir(out or Path(spec.out or f"runs/sweep-{spec.experiment}"))
+        default = spec.out if spec.out is not None else f"runs/sweep-{spec.experiment}"
+        out_dir = check_out_dir(
+            out if out is not None else default, "--out" if out is not None else "the spec's out"
+        )
         if backend == "ray" and address is not None and not dry_run:
             check_ray_address(address)
     except (SpecError, InputError) as exc:
