@@ -94,7 +94,9 @@ def check_yaml_events(text: str, source: str = "<yaml>") -> None:
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.lstrip(" \t-?:")
         if "\t" in line[: len(line) - len(stripped)]:
-            raise InputError(f"{source} line {number}: a tab in the indentation; indent with spaces")
+            raise InputError(
+                f"{source} line {number}: a tab in the indentation; indent with spaces"
+            )
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
         raise InputError(f"{source} line {line}: a NUL byte; this is not a text file")

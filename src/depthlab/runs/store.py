@@ -129,9 +129,7 @@ def begin_run(run_dir: str | Path, experiment: str, config: dict[str, Any]) -> P
     remove_orphan_temps(run_dir)
     atomic_write_text(
         run_dir / "config.yaml",
-        yaml.dump(
-            {"experiment": experiment, **config}, Dumper=_PlainDumper, sort_keys=False
-        ),
+        yaml.dump({"experiment": experiment, **config}, Dumper=_PlainDumper, sort_keys=False),
     )
     return run_dir
 
