@@ -4,7 +4,7 @@ A run is SIGKILLed at EVERY atomic file write it makes (just before the rename, 
 temp file, and just after it), on a fresh directory and on a directory holding a finished run of
 another config. After every kill: no directory says ``done`` unless its ``result.json`` is there and
 matches its ``config.yaml``. The next start removes the orphan temp files and finishes ``done``.
-The kill points come from the test hook in depthlab.runs.atomic (``DEPTHLAB_KILL_AT_WRITE=N`` or
+The kill points come from the test hook in depthlab.atomic (``DEPTHLAB_KILL_AT_WRITE=N`` or
 ``N:after``; ``DEPTHLAB_WRITE_LOG`` lists the writes). SIGTERM ends a run ``failed`` with the reason.
 """
 
@@ -26,7 +26,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
 from toyenv import subprocess_env, toy_registered
 
-from depthlab.runs import atomic
+from depthlab import atomic
 from depthlab.runs.store import load_result, read_status
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork + SIGKILL")

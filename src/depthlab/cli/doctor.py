@@ -56,7 +56,8 @@ def doctor_cmd(
     """Diagnose exploding/vanishing at init: per-layer variance, truncation, drift and beta."""
     import torch
 
-    from depthlab.probes.doctor import diagnose, load_target
+    from depthlab.nets.load import load_target
+    from depthlab.probes.doctor import diagnose
 
     _check_zoo_widths(target)
     try:

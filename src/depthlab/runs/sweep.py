@@ -60,10 +60,10 @@ from pydantic import (
     model_validator,
 )
 
+from depthlab.atomic import atomic_write_json, atomic_write_parquet
 from depthlab.config import ConfigError
 from depthlab.context import SEED_MAX
-from depthlab.runs.atomic import atomic_write_json, atomic_write_parquet
-from depthlab.runs.executors import Event, Executor, Resources, make_executor
+from depthlab.parallel.executors import Event, Executor, Resources, make_executor
 from depthlab.runs.store import read_status
 from depthlab.validate import InputError, read_config_file
 
