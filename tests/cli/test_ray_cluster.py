@@ -156,3 +156,13 @@ def test_sweep_survives_losing_a_node_and_runs_every_cell_once(cluster, tmp_path
     assert len(cells) == N_CELLS
     assert all(read_status(d) == "done" and (d / "result.json").exists() for d in cells)
     assert not [p for d in cells for p in d.rglob(".*.tmp")]
+
+    # `--address auto` (Ray reads RAY_ADDRESS, as after `ray start`) on the surviving head node
+    spec.write_text(SPEC.replace(str(list(range(1, N_CELLS + 1))), "[1, 2]").replace("1.5", "0"))
+    auto = subprocess.run(
+        [*cmd[:-1], "auto", "--out", str(tmp_path / "auto")],
+        env={**cluster["env"], "RAY_ADDRESS": cluster["address"]},
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert auto.returncode == 0, auto.stdout[-2000:] + auto.stderr[-2000:]
+    assert "2 cells: 2 ran, 0 already done, 0 failed" in auto.stdout

@@ -210,3 +210,30 @@ def test_damaged_manifest_is_one_line(tmp_path):
     (out / "sweep.json").write_bytes(b"\xff{not json")
     with pytest.raises(SpecError, match=r"sweep\.json is damaged"):
         run_sweep(parse_spec({"experiment": "toy"}), out, backend="serial")
+
+
+def test_no_ray_cluster_at_auto_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    from depthlab.parallel import executors
+
+    def no_cluster(self):
+        raise ConnectionError("Could not find any running Ray instance.\nmore text")
+
+    monkeypatch.setattr(executors.RayExecutor, "start", no_cluster)
+    with pytest.raises(SpecError, match=r"--address auto: no Ray cluster found \(Could not find"):
+        run_sweep(parse_spec({"experiment": "toy"}), tmp_path / "o", backend="ray", address="auto")
+    assert not (tmp_path / "o").exists()
+    spec = _spec_file(tmp_path, "experiment: toy\n")
+    argv = [
+        "sweep",
+        str(spec),
+        "--out",
+        str(tmp_path / "o"),
+        "--backend",
+        "ray",
+        "--address",
+        "auto",
+    ]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no Ray cluster found" in err[0]
+    assert not (tmp_path / "o").exists()

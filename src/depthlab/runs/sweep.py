@@ -488,6 +488,55 @@ def write_parts(out: Path, cell: Cell) -> None:
 ProgressFn = Callable[[Event, dict[str, int]], None]
 
 
+def _check_manifest(manifest: Path, spec: SweepSpec, out_p: Path) -> None:
+    """Refuse a damaged ``sweep.json`` or one of another experiment (nothing is written)."""
+    if not manifest.exists():
+        return
+    try:
+        old = json.loads(manifest.read_text(encoding="utf-8"))
+        if not isinstance(old, dict):
+            raise ValueError("not a mapping")
+    except (ValueError, OSError) as exc:
+        raise SpecError(
+            f"spec error: {manifest} is damaged ({type(exc).__name__}); remove it or choose "
+            "another out directory"
+        ) from None
+    if old.get("experiment") != spec.experiment:
+        raise SpecError(
+            f"spec error: {out_p} holds a sweep of {old.get('experiment')!r}, not "
+            f"{spec.experiment!r}; choose another out directory"
+        )
+
+
+def _begin_sweep(
+    spec: SweepSpec, cells: list[Cell], out_p: Path
+) -> tuple[SweepSummary, list[Cell]]:
+    """Write ``sweep.json``, drop stale rows, and split the cells into finished and to do."""
+    atomic_write_json(
+        out_p / "sweep.json",
+        {
+            "version": SPEC_VERSION,
+            "experiment": spec.experiment,
+            "spec": spec.model_dump(mode="json", by_alias=True),
+            "cells": [
+                {"key": c.key, "seed": c.seed, "overrides": c.overrides, "columns": c.columns}
+                for c in cells
+            ],
+        },
+    )
+    remove_stale_rows(out_p, {c.key for c in cells})
+    summary = SweepSummary(out_p, total=len(cells))
+    todo = []
+    for c in cells:
+        if read_status(cell_dir(out_p, c.key)) == "done":
+            summary.skipped += 1
+            if not (out_p / "table" / f"cell-{c.key}.parquet").exists():
+                write_parts(out_p, c)  # the driver died between the run and its table row
+        else:
+            todo.append(c)
+    return summary, todo
+
+
 def run_sweep(
     spec: SweepSpec,
     out: str | os.PathLike | None = None,
@@ -525,54 +574,43 @@ def run_sweep(
     """
     cells = plan(spec, max_cells=max_cells)
     out_p = Path(out or spec.out or f"runs/sweep-{spec.experiment}")
-    manifest = out_p / "sweep.json"
-    if backend == "ray" and executor is None and address:
-        check_ray_address(address)
-    if manifest.exists():
+    _check_manifest(out_p / "sweep.json", spec, out_p)
+    ray_ex = None
+    if backend == "ray" and executor is None:
+        # Connect before anything is written: a cluster that is not there is one line, no files.
+        if address:
+            check_ray_address(address)
+        ray_ex = make_executor(
+            "ray",
+            jobs=jobs,
+            address=address,
+            resources=Resources(spec.resources.num_cpus, spec.resources.num_gpus),
+        )
         try:
-            old = json.loads(manifest.read_text(encoding="utf-8"))
-            if not isinstance(old, dict):
-                raise ValueError("not a mapping")
-        except (ValueError, OSError) as exc:
-            raise SpecError(
-                f"spec error: {manifest} is damaged ({type(exc).__name__}); remove it or choose "
-                "another out directory"
-            ) from None
-        if old.get("experiment") != spec.experiment:
-            raise SpecError(
-                f"spec error: {out_p} holds a sweep of {old.get('experiment')!r}, not "
-                f"{spec.experiment!r}; choose another out directory"
-            )
-    atomic_write_json(
-        manifest,
-        {
-            "version": SPEC_VERSION,
-            "experiment": spec.experiment,
-            "spec": spec.model_dump(mode="json", by_alias=True),
-            "cells": [
-                {"key": c.key, "seed": c.seed, "overrides": c.overrides, "columns": c.columns}
-                for c in cells
-            ],
-        },
-    )
-    remove_stale_rows(out_p, {c.key for c in cells})
-    summary = SweepSummary(out_p, total=len(cells))
-    todo = []
-    for c in cells:
-        if read_status(cell_dir(out_p, c.key)) == "done":
-            summary.skipped += 1
-            if not (out_p / "table" / f"cell-{c.key}.parquet").exists():
-                write_parts(out_p, c)  # the driver died between the run and its table row
-        else:
-            todo.append(c)
+            ray_ex.start()
+        except ConnectionError as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise SpecError(f"--address {address}: no Ray cluster found ({first})") from None
+    try:
+        summary, todo = _begin_sweep(spec, cells, out_p)
+    except BaseException:
+        if ray_ex is not None:
+            ray_ex.close()
+        raise
     counts = {"total": len(todo), "done": 0, "failed": 0, "running": 0, "skipped": summary.skipped}
     if not todo:
+        if ray_ex is not None:
+            ray_ex.close()
         return summary
-    ex = executor or make_executor(
-        backend,
-        jobs=max(1, min(jobs, len(todo))),
-        address=address,
-        resources=Resources(spec.resources.num_cpus, spec.resources.num_gpus),
+    ex = (
+        executor
+        or ray_ex
+        or make_executor(
+            backend,
+            jobs=max(1, min(jobs, len(todo))),
+            address=address,
+            resources=Resources(spec.resources.num_cpus, spec.resources.num_gpus),
+        )
     )
     tasks = [(c.key, run_cell, (c, str(out_p))) for c in todo]
     try:
