@@ -207,3 +207,14 @@ def test_montufar_folds_must_fit_max_regions_and_increase():
         Regions2DConfig.build({"montufar_folds": [0, 9]})
     with pytest.raises(ConfigError, match="increasing"):
         Regions2DConfig.build({"montufar_folds": [2, 1]})
+
+
+@pytest.mark.parametrize(
+    "name", ["regions-density", "regions-distance", "regions-2d", "regions-training"]
+)
+def test_paper_scale_configs_validate(name):
+    from depthlab.experiments import get_experiment
+
+    cfg = get_experiment(name).Config.paper()
+    seeds = getattr(cfg, "seeds", None) or getattr(cfg, "sweep_seeds", None)
+    assert seeds >= 10

@@ -33,6 +33,15 @@ seeds; 100 test inputs.
   region [-1.2, -0.8] around the predicted -1, fixed in advance (distinguishes 1/N from N^-0.75
   and N^-1.25; a rerun of issue 14 at N = 192..1536 gave -0.96..-1.08 per depth).
 
+Measured at the default scale (design commit fefe321; ``OMP_NUM_THREADS=1 depthlab run NAME``,
+2 shared CPU cores at load ~13, seed 0)
+---------------------------------------------------------------------------------------------
+- ``density-linear-in-N``: holds; least favourable depth 6: 1.07, 95% [0.97, 1.16], n = 5 seeds
+  (depths 1-8: 0.99, 0.98, 1.00, 1.01, 1.07, 1.01). Run 11.6 s.
+- ``density-depth-independent``: holds; spread 1.10, 95% [1.00, 1.20], n = 5 (c = 0.056-0.060).
+- ``distance-one-over-N``: holds; least favourable depth 1: -1.06, 95% [-1.13, -0.99], n = 5
+  (depths 1, 2, 4, 8: -1.06, -0.98, -0.97, -1.03). Run 37.8 s.
+
 ``--scale paper`` (one GPU): density N = 128..2048 at 10 seeds and 200 lines; distance N = 384..3840
 at 10 seeds and 200 points.
 """
