@@ -218,3 +218,36 @@ def test_paper_scale_configs_validate(name):
     cfg = get_experiment(name).Config.paper()
     seeds = getattr(cfg, "seeds", None) or getattr(cfg, "sweep_seeds", None)
     assert seeds >= 10
+
+
+def test_one_depth_cannot_decide_depth_independence():
+    df = _segments(1.0, lambda d: 0.25)
+    c = _by_id(density_claims(df[df["depth"] == 2])[0])
+    assert c["hanin-rolnick-2019a.thm1.density-depth-independent"].verdict == "inconclusive"
+
+
+# Every region claim's id, kind and tolerance region, pinned: a change shows in review.
+PINNED = {
+    "hanin-rolnick-2019a.thm1.density-linear-in-N": ("empirical", 0.75, 1.25),
+    "hanin-rolnick-2019a.thm1.density-depth-independent": ("empirical", None, 2.0),
+    "hanin-rolnick-2019a.thm3.distance-one-over-N": ("empirical", -1.2, -0.8),
+    "hanin-rolnick-2019b.regions-per-area-N-squared": ("empirical", 1.5, 2.5),
+    "montufar-2014.construction-count-exact": ("construction", None, None),
+    "montufar-2014.deep-exceeds-shallow-max": ("construction", None, None),
+    "hanin-rolnick-2019b.deep-far-below-max": ("empirical", None, -1.0),
+    "hanin-rolnick-2019a.training-density-same-order": ("empirical", 0.5, 2.0),
+}
+
+
+def test_region_claims_ids_kinds_and_regions_are_pinned():
+    claims = (
+        density_claims(_segments(1.0, lambda d: 0.25))[0]
+        + [distance_claim(_distances(-1.0))[0]]
+        + regions_2d_claims(_per_area(2.0), _montufar_table(), _random([80, 90]), CFG)[0]
+        + [training_claim(_training(1.0))]
+    )
+    got = {
+        c.id: (c.kind, *((c.region.lo, c.region.hi) if c.region else (None, None))) for c in claims
+    }
+    assert got == PINNED
+    assert all(c.history == () for c in claims)  # no tolerance changed after a result

@@ -118,9 +118,12 @@ def density_claims(segments: pd.DataFrame) -> tuple[list, pd.DataFrame, pd.DataF
     fits = slopes.merge(cs[["depth", "seed", "c"]], on=["depth", "seed"])
     spread = fits.groupby("seed")["c"].agg(lambda c: float(c.max() / c.min()))
     spread = spread[np.isfinite(spread)]
-    spread_est = evidence.mean(
-        spread.to_numpy(), unit="seeds", statistic="max/min over depths of c in density = c N"
-    )
+    stat = "max/min over depths of c in density = c N"
+    spread_est = evidence.mean(spread.to_numpy(), unit="seeds", statistic=stat)
+    if fits["depth"].nunique() < 2:  # one depth cannot show depth (in)dependence
+        spread_est = evidence.Estimate(
+            spread_est.value, None, None, spread_est.n, "one depth: no test", "seeds", stat
+        )
     c_mean = fits.groupby("depth")["c"].mean()
     claims = [
         evidence.empirical(
