@@ -13,7 +13,7 @@ from depthlab.experiments import get_experiment
         ("regions-distance", None),
         ("regions-2d", None),
         ("regions-training", None),
-        ("sawtooth-depth-separation", {"exact_ks": [1, 2, 3], "fit_ks": [2, 3], "max_width": 64}),
+        ("sawtooth-depth-separation", {"exact_ks": [1, 2, 3], "fit_ks": [3, 4], "max_width": 64}),
     ],
 )
 def test_region_experiment_runs(tmp_path, name, overrides):

@@ -50,12 +50,9 @@ def run_experiment(
     meta |= {"title": exp.title, "section": exp.section, "order": getattr(exp, "order", 0)}
     t0 = time.perf_counter()
     try:
-        torch_state = torch.random.get_rng_state()
-        torch.manual_seed(seed)  # only for third-party code that ignores generators
-        try:
-            result = exp.run(config, ctx)
-        finally:
-            torch.random.set_rng_state(torch_state)
+        # No global seeding: every random draw comes from ctx.generator(*key) / ctx.rng(*key), and
+        # nets take generator= (depthlab.nets.seeded), so the global RNG never decides a number.
+        result = exp.run(config, ctx)
         result.config = config.model_dump(mode="json")
         result.meta = {**meta, **result.meta, "wall_s": round(time.perf_counter() - t0, 3)}
         _check_finite(result)
