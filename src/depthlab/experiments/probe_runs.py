@@ -10,10 +10,10 @@ Time budget: each default run takes a few seconds on a laptop CPU.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
-from pydantic import Field, PositiveInt, field_validator
+from pydantic import Field, field_validator
 
 from depthlab.config import ExperimentConfig
 from depthlab.context import RunContext
@@ -22,12 +22,18 @@ from depthlab.experiments.base import register
 from depthlab.init import SCHEMES
 from depthlab.nets.activations import ACTIVATIONS
 
+# Bounds (issue 13, item 5): every size positive and small enough for one run on one GPU.
+Width = Annotated[int, Field(ge=1, le=65_536)]
+
 
 class SignalMomentsConfig(ExperimentConfig):
-    widths: list[PositiveInt] = Field(
-        default=[100] * 11, min_length=2, description="n_0, n_1, ..., n_d (input first)"
+    widths: list[Width] = Field(
+        default=[100] * 11,
+        min_length=2,
+        max_length=1001,
+        description="n_0, n_1, ..., n_d (input first)",
     )
-    n_inits: PositiveInt = 1000
+    n_inits: int = Field(1000, ge=1, le=10_000_000)
     scheme: str = "he_normal"
     activation: str = "relu"
     jacobian: bool = False
@@ -79,14 +85,17 @@ class SignalMomentsProbe:
 
 
 class Regions1DConfig(ExperimentConfig):
-    widths: list[PositiveInt] = Field(
-        default=[40, 64, 64, 64, 10], min_length=3, description="input, hidden..., output"
+    widths: list[Width] = Field(
+        default=[40, 64, 64, 64, 10],
+        min_length=3,
+        max_length=1001,
+        description="input, hidden..., output",
     )
     activation: Literal["relu", "leaky_relu", "hardtanh", "abs"] = "relu"
-    bias_std: float = Field(0.1, ge=0)
-    n_segments: PositiveInt = 200
+    bias_std: float = Field(0.1, ge=0, le=10, description="std of the biases (0: no biases)")
+    n_segments: int = Field(200, ge=1, le=1_000_000)
     radius: float = Field(
-        1.0, gt=0, description="segment ends are Gaussian with this std per input"
+        1.0, gt=0, le=1e6, description="segment ends are Gaussian with this std per input"
     )
 
     _quick_overrides = {"n_segments": 50}

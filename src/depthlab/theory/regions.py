@@ -15,6 +15,10 @@ output layer is affine and adds no regions). All counts are exact Python integer
 - :func:`one_d_max`: on a line (``n_0 = 1``) the maximum is ``prod_l (n_l + 1)``.
 - :func:`telgarsky_upper`: a ReLU net on R with ``l`` layers of at most ``m`` units has at most
   ``(2m)^l`` pieces (Telgarsky 2016).
+- :func:`montufar_construction_count`, :func:`montufar_construction_units`: the exact region count
+  and neuron count of Montúfar et al.'s folding construction
+  (:func:`depthlab.nets.constructions.montufar`) on the unit cube, and
+  :func:`montufar_shallow_gap`: its count over the most one hidden layer of the same neurons has.
 """
 
 from __future__ import annotations
@@ -77,3 +81,31 @@ def telgarsky_upper(width: int, depth: int) -> int:
     if width < 1 or depth < 1:
         raise ValueError(f"width and depth must be >= 1, got {width}, {depth}")
     return (2 * width) ** depth
+
+
+def montufar_construction_count(p: int, folds: int, n_last: int, n0: int = 2) -> int:
+    """``p^(n0 folds) * sum_{j<=n0} C(n_last, j)``: regions of Montúfar et al.'s construction.
+
+    ``folds`` layers of ``n0 p`` units fold ``[0, 1]^{n0}`` ``p`` times along each coordinate
+    (``p^{n0}`` cells per layer, each mapped onto the cube); a last layer of ``n_last`` units in
+    general position cuts each cell into ``shallow_max(n0, n_last)`` regions. Equals
+    :func:`montufar_lower` for widths ``[n0 p] * folds + [n_last]``.
+    """
+    if p < 1 or folds < 0:
+        raise ValueError(f"need p >= 1 and folds >= 0, got p={p}, folds={folds}")
+    return p ** (n0 * folds) * shallow_max(n0, n_last)
+
+
+def montufar_construction_units(p: int, folds: int, n_last: int, n0: int = 2) -> int:
+    """``n0 p folds + n_last``: hidden neurons of the construction."""
+    if p < 1 or folds < 0 or n_last < 1:
+        raise ValueError(f"need p >= 1, folds >= 0, n_last >= 1; got {p}, {folds}, {n_last}")
+    return n0 * p * folds + n_last
+
+
+def montufar_shallow_gap(p: int, folds: int, n_last: int, n0: int = 2) -> float:
+    """Construction count over ``shallow_max(n0, N)`` for the same ``N`` neurons in one layer.
+
+    Grows like ``p^(n0 folds) / folds^n0``: exponentially in depth."""
+    n = montufar_construction_units(p, folds, n_last, n0)
+    return montufar_construction_count(p, folds, n_last, n0) / shallow_max(n0, n)
