@@ -1,0 +1,93 @@
+"""Figure polish: 2x dpi, readable legends, wide panel rows wrapped, no figure from a degenerate
+grid (a note saying why instead), and a 3-D plot with a z label and a colour bar."""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from depthlab.plots import landscape as pl
+from depthlab.plots.common import MAX_WIDTH, new_figure, readable_legends, save_figure
+
+
+def _png_info(path) -> tuple[int, int, float]:
+    data = path.read_bytes()
+    w, h = struct.unpack(">II", data[16:24])
+    i = data.find(b"pHYs")
+    ppm = struct.unpack(">I", data[i + 4 : i + 8])[0]
+    return w, h, ppm * 0.0254
+
+
+def test_pngs_are_saved_at_2x_dpi(tmp_path):
+    fig, axes = new_figure()
+    axes[0, 0].plot([0, 1], [0, 1])
+    rel = save_figure(fig, tmp_path, "line")
+    w, h, dpi = _png_info(tmp_path / rel)
+    assert round(dpi) == 220
+    assert (w, h) == (1100, 836)  # 5.0 x 3.8 inches at 220 dpi
+
+
+def test_small_legends_are_raised_to_8_points():
+    fig, axes = new_figure()
+    axes[0, 0].plot([0, 1], label="a")
+    axes[0, 0].legend(fontsize=6, title="t", title_fontsize=5)
+    readable_legends(fig)
+    leg = axes[0, 0].get_legend()
+    assert [t.get_fontsize() for t in leg.get_texts()] == [8.0]
+    assert leg.get_title().get_fontsize() == 8.0
+
+
+def test_a_wide_row_of_panels_wraps_and_keeps_its_shape():
+    fig, axes = new_figure(ncols=4, width=4.4)
+    assert axes.shape == (1, 4)
+    w, h = fig.get_size_inches()
+    assert w <= MAX_WIDTH and (w, h) == pytest.approx((8.8, 7.6))  # 2 x 2 panels
+    rows = sorted({round(ax.get_position().y0, 3) for ax in axes.flat})
+    assert len(rows) == 2
+    fig, axes = new_figure(ncols=6, nrows=2, width=2.4, height=2.4)
+    assert axes.shape == (2, 6) and fig.get_size_inches()[0] == pytest.approx(MAX_WIDTH)
+
+
+def _grid(n_alpha: int, n_beta: int) -> pd.DataFrame:
+    rows = [
+        dict(label=lab, alpha=a, beta=b, loss=a * a + b * b, ratio=abs(a * b))
+        for lab in ("skip", "no skip")
+        for a in np.linspace(-1, 1, n_alpha)
+        for b in np.linspace(-1, 1, n_beta)
+    ]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(
+    "plot",
+    [pl.plot_contours, pl.plot_surface_3d, pl.plot_surface_plotly, pl.plot_ratio_maps],
+)
+def test_a_one_point_grid_gives_a_note_not_empty_panels(tmp_path, plot):
+    figs = plot(_grid(1, 1), tmp_path, name="fig")
+    assert figs == {"fig": "figures/fig.txt"}
+    note = (tmp_path / "figures" / "fig.txt").read_text()
+    assert "1 point along α and 1 along β" in note and "at least 2 × 2" in note
+    assert not list((tmp_path / "figures").glob("fig.png"))
+    # Two points along each axis are enough.
+    assert plot(_grid(2, 3), tmp_path, name="ok")["ok"].endswith((".png", ".html"))
+
+
+def test_a_one_point_path_gives_a_note(tmp_path):
+    frame = pd.DataFrame({"alpha": [0.0], "loss": [1.0], "label": ["a"]})
+    assert pl.plot_curves_1d(frame, tmp_path, name="c") == {"c": "figures/c.txt"}
+
+
+def test_the_3d_plot_has_a_z_label_and_a_colour_bar(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(pl, "save_figure_no_tight", lambda fig, d, n: seen.append(fig) or n)
+    pl.plot_surface_3d(_grid(4, 4), tmp_path)
+    (fig,) = seen
+    scenes = [ax for ax in fig.axes if ax.name == "3d"]
+    assert len(scenes) == 2 and all(ax.get_zlabel() == "loss" for ax in scenes)
+    bars = [ax for ax in fig.axes if ax.name != "3d"]
+    assert len(bars) == 1 and bars[0].get_ylabel() == "loss (shared scale)"
+    lo, hi = bars[0].get_ylim()
+    assert lo == pytest.approx(2 / 9) and hi > 1.0  # the smallest loss on the grid, (1/3)² * 2
