@@ -67,7 +67,8 @@ def test_report_reads_top_down_and_escapes(tmp_path):
     assert html.count('class="claim-row"') == 5
     assert html.count('class="construction-row"') == 1
     assert html.count('class="failed-run-row"') == 2
-    assert '<span id="count-claims">5 empirical claims:</span>' in html
+    assert '<span id="count-claims">5 claims:</span>' in html
+    assert html.count('class="forest-row"') == 3 and 'id="forest-unranked"' in html
     assert '<span id="count-holds">2 hold</span>' in html  # legacy holds + the empirical one
     assert "1 constructions checked (not counted)" in html
     # Lecture order from the saved meta: init (rank 3) before landscape (rank 8).
@@ -250,7 +251,7 @@ def test_forest_plot_rows_and_geometry():
     svg = forest_svg([("Section <one>", [holds, lone]), ("two", [wide])])
     assert svg.count('class="forest-row"') == 3
     assert "Section &lt;one&gt;" in svg and "<one>" not in svg
-    assert "no interval n = 1 seeds: cannot be decided" in svg
+    assert "no interval (n = 1 seeds): cannot be decided" in svg
     rows = svg.split('class="forest-row"')[1:]
     # The interval of the holding claim lies inside its shaded region, in pixels too.
     rx, rw = (

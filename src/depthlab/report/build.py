@@ -449,8 +449,12 @@ def build_report(
         views.append(v)
     views.sort(key=lambda v: (v.section_rank, v.section, v.order, v.name, str(v.path)))
     used: set[str] = set()
+    eager = 2  # the first figures a reader reaches load with the page; the rest when scrolled to
     for v in views:
         v.anchor = _anchor(v.name, used)
+        for f in v.figures:
+            if f["kind"] == "image" and eager:
+                f["eager"], eager = True, eager - 1
         for i, f in enumerate(v.figures):
             f["id"] = f"{v.anchor}-fig-{i}"
             if "interactive" in f:
@@ -481,15 +485,14 @@ def build_report(
                     **{k: sum(c["verdict"] == k for c in members) for k in counts},
                 }
             )
-    forest = (
-        Markup(
-            forest_svg(
-                [(s["title"], [c for c in claims if c["section"] == s["key"]]) for s in sections]
-            )
-        )
-        if claims
-        else Markup("")
-    )
+    # The forest plot shows claims decided by the interval rule; claims of experiments not yet
+    # converted (no kind, no interval) are listed in the table only.
+    in_forest = [c for c in claims if c["kind"] == "empirical" or c.get("interval")]
+    for c in in_forest:
+        c["in_forest"] = True
+    groups = [(s["title"], [c for c in in_forest if c["section"] == s["key"]]) for s in sections]
+    forest = Markup(forest_svg(groups)) if in_forest else Markup("")
+    unranked = len(claims) - len(in_forest)
     failed = [v for v in views if v.status != "done"]
     smoke = [v for v in views if v.smoke]
     needs_plotly = any(
@@ -514,6 +517,7 @@ def build_report(
         constructions=constructions,
         by_section=by_section,
         forest=forest,
+        unranked=unranked,
         failed=failed,
         smoke=smoke,
         warnings=warnings,

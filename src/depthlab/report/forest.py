@@ -114,7 +114,7 @@ def _row(c: dict[str, Any], y: float, stripe: bool) -> list[str]:
     if ivlo is None or ivhi is None or not values:
         parts.append(
             f'<text x="{PLOT_X0}" y="{mid + 4}" class="muted">no interval'
-            f"{escape(_n_text(c))}: cannot be decided</text>"
+            f"{escape(_n_text(c, sep=' (', end=')'))}: cannot be decided</text>"
         )
     else:
         s = _Scale(values)
@@ -149,8 +149,8 @@ def _row(c: dict[str, Any], y: float, stripe: bool) -> list[str]:
     parts.append(
         f'<text x="{TEXT_X}" y="{y + 14}"><tspan fill="{color}" font-weight="600">'
         f"{escape(verdict)}</tspan> {escape(ivtext)}</text>"
-        f'<text x="{TEXT_X}" y="{y + 27}" class="muted">region '
-        f"{escape(region_text(rlo, rhi))}{escape(_n_text(c, sep=' · '))}</text>"
+        f'<text x="{TEXT_X}" y="{y + 27}" class="muted">'
+        f"{escape(_region_label(region, rlo, rhi))}{escape(_n_text(c, sep=' · '))}</text>"
     )
     parts.append("</g>")
     return parts
@@ -166,12 +166,16 @@ def region_text(lo: float | None, hi: float | None) -> str:
     return f"[{fmt_num(lo)}, {fmt_num(hi)}]"
 
 
-def _n_text(c: dict[str, Any], sep: str = " ") -> str:
+def _region_label(region: dict, lo: float | None, hi: float | None) -> str:
+    return f"region {region_text(lo, hi)}" if region else "no tolerance region"
+
+
+def _n_text(c: dict[str, Any], sep: str = " ", end: str = "") -> str:
     n = c.get("n")
     if n in (None, ""):
         return ""
     unit = str(c.get("unit") or "").strip()
-    return f"{sep}n = {n}{' ' + unit if unit else ''}"
+    return f"{sep}n = {n}{' ' + unit if unit else ''}{end}"
 
 
 def forest_svg(groups: Sequence[tuple[str, Sequence[dict[str, Any]]]]) -> str:
