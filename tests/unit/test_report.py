@@ -343,7 +343,7 @@ def test_result_repr_html_in_notebooks(tmp_path):
     res = load_result(run)
     html = res._repr_html_()
     assert EVIL not in html and "&lt;script&gt;" in html
-    assert "3 holds" in html and "2 fails" in html
+    assert "2 holds" in html and "2 fails" in html and "1 constructions checked" in html
     assert "data:image/png;base64," in html
     assert "sharpness = 1.25" in html
 
