@@ -75,7 +75,7 @@ def empirical_claims(name: str) -> list[Claim]:
         ),
         Claim(
             id=f"{name}.single",
-            statement="One seed cannot decide.",
+            statement="One seed cannot decide whether x = -0.000.",
             source="issue 13",
             predicted=0.0,
             measured=-0.0,

@@ -384,6 +384,8 @@ def _claim_view(c: dict, v: RunView, used: set[str]) -> dict:
             region_text(_as_float(region.get("lo")), _as_float(region.get("hi"))) if region else ""
         ),
         history=[{k: _fmt(h.get(k)) for k in h} for h in c.get("history") or []],
+        statement=no_negative_zero(str(c.get("statement", ""))),
+        source=no_negative_zero(str(c.get("source", ""))),
         tolerance=no_negative_zero(str(c.get("tolerance", ""))),
         note=no_negative_zero(str(c.get("note", ""))),
     )
