@@ -91,3 +91,20 @@ def test_the_3d_plot_has_a_z_label_and_a_colour_bar(tmp_path, monkeypatch):
     assert len(bars) == 1 and bars[0].get_ylabel() == "loss (shared scale)"
     lo, hi = bars[0].get_ylim()
     assert lo == pytest.approx(2 / 9) and hi > 1.0  # the smallest loss on the grid, (1/3)² * 2
+
+
+def test_the_interactive_scenes_fill_their_frame_without_clipping(tmp_path):
+    import json
+
+    rel = pl.plot_surface_plotly(_grid(3, 3).assign(label="a"), tmp_path)[
+        "landscape_3d_interactive"
+    ]
+    fig = json.loads((tmp_path / rel).with_suffix(".json").read_text())
+    layout = fig["layout"]
+    assert "width" not in layout and layout["autosize"] is True
+    eye = layout["scene"]["camera"]["eye"]
+    assert layout["scene"]["aspectmode"] == "cube"
+    assert (
+        np.linalg.norm([eye["x"], eye["y"], eye["z"]]) > 2.1
+    )  # plotly's default is 2.17 / 1.25^.5
+    assert layout["scene"]["zaxis"]["title"]["text"] == "loss"

@@ -32,15 +32,15 @@ def degenerate_grid(frame: pd.DataFrame, by: str = "label", need_beta: bool = Tr
     """Why ``frame`` cannot make a surface or map (fewer than 2 distinct α, or β, in a panel),
     or ``None`` when every panel has a real grid."""
     if frame.empty:
-        return "the table is empty"
+        return "The table is empty."
     for label, g in _panels(frame, by):
         na = g["alpha"].nunique() if "alpha" in g else 0
         nb = g["beta"].nunique() if need_beta and "beta" in g else (2 if not need_beta else 0)
         if na < 2 or nb < 2:
-            where = f" (panel {label!r})" if label else ""
+            where = f" in panel {label!r}" if label else ""
             return (
-                f"the grid has {na} point{'s' if na != 1 else ''} along α and {nb} along β"
-                f"{where}; a surface or map needs at least 2 × 2 points (raise the resolution)"
+                f"The grid has {na} point{'s' if na != 1 else ''} along α and {nb} along β"
+                f"{where}; a surface or map needs at least 2 × 2 points (raise the resolution)."
             )
     return None
 
@@ -69,7 +69,7 @@ def plot_curves_1d(
     """Loss (log scale) and, when present, accuracy along a 1-D path, one line per panel value."""
     if frame.empty or frame[x].nunique() < 2:
         n = 0 if frame.empty else frame[x].nunique()
-        return {name: save_note(run_dir, name, f"the path has {n} point(s); a curve needs 2")}
+        return {name: save_note(run_dir, name, f"The path has {n} point(s); a curve needs 2.")}
     has_acc = "acc" in frame.columns and frame["acc"].notna().any()
     fig, axes = new_figure(ncols=2 if has_acc else 1)
     for label, g in _panels(frame, by):
@@ -126,7 +126,7 @@ def plot_contours(
 
 def _colorbar_axes(fig):
     """Leave room on the right of a panel grid and return an axes for one shared colour bar."""
-    fig.subplots_adjust(left=0.07, right=0.86, bottom=0.1, top=0.92, wspace=0.35, hspace=0.45)
+    fig.subplots_adjust(left=0.1, right=0.86, bottom=0.1, top=0.92, wspace=0.4, hspace=0.45)
     return fig.add_axes((0.89, 0.15, 0.015, 0.7))
 
 
@@ -172,7 +172,7 @@ def plot_surface_3d(
             antialiased=True,
         )
         ax.set(title=label, xlabel="α", ylabel="β", zlim=(lo, hi))
-        ax.set_zlabel(value, labelpad=2)
+        ax.set_zlabel(value, labelpad=10)
     cax = fig.add_axes((0.91, 0.15, 0.015, 0.7))
     fig.colorbar(
         ScalarMappable(norm=Normalize(lo, hi), cmap="viridis"),
@@ -201,7 +201,7 @@ def plot_surface_plotly(
         return skipped
     panels = _panels(frame, by)
     lo, hi = _shared_range(frame, value, vmax)
-    ncols = min(len(panels), 3)
+    ncols = 2 if len(panels) == 4 else min(len(panels), 3)
     nrows = -(-len(panels) // ncols)
     fig = make_subplots(
         rows=nrows,
@@ -228,7 +228,14 @@ def plot_surface_plotly(
     fig.update_layout(
         height=420 * nrows, autosize=True, margin={"l": 10, "r": 10, "t": 40, "b": 10}
     )
-    fig.update_scenes(zaxis_range=[lo, hi], xaxis_title="α", yaxis_title="β", zaxis_title=value)
+    fig.update_scenes(
+        zaxis_range=[lo, hi],
+        xaxis_title="α",
+        yaxis_title="β",
+        zaxis_title=value,
+        aspectmode="cube",
+        camera_eye={"x": 1.5, "y": 1.5, "z": 1.1},  # the whole cube inside its frame
+    )
     return {name: save_plotly(fig, run_dir, name)}
 
 
