@@ -107,3 +107,20 @@ def test_the_interactive_scenes_fill_their_frame_without_clipping(tmp_path):
     # plotly's default eye (1.25, 1.25, 1.25) is 2.17 away and clips the cube in a small scene
     assert np.linalg.norm([eye["x"], eye["y"], eye["z"]]) > 2.3
     assert layout["scene"]["zaxis"]["title"]["text"] == "loss"
+
+
+def test_minor_log_labels_never_crowd():
+    from matplotlib.ticker import NullFormatter
+
+    from depthlab.plots.common import tidy_log_ticks
+
+    fig, axes = new_figure(ncols=3)
+    axes[0, 0].loglog([2, 80], [1, 1e-3])  # x: one decade label (10) in 1.8 decades
+    axes[0, 1].semilogx([2, 3], [1, 2])  # less than a decade: minor labels are the only ones
+    tidy_log_ticks(fig)
+    fig.canvas.draw()
+    minor = [t.get_text() for t in axes[0, 0].xaxis.get_minorticklabels() if t.get_text()]
+    # every minor label left is a 2 or a 5 (2×10⁰, 5×10⁰, 2×10¹, 5×10¹)
+    assert minor == [rf"$\mathdefault{{{m}\times10^{{{e}}}}}$" for e in (0, 1) for m in (2, 5)]
+    assert isinstance(axes[0, 0].yaxis.get_minor_formatter(), NullFormatter)  # 3 decades
+    assert not isinstance(axes[0, 1].xaxis.get_minor_formatter(), NullFormatter)

@@ -67,14 +67,43 @@ def readable_legends(fig, min_pt: float = MIN_LEGEND_PT) -> None:
             title.set_fontsize(min_pt)
 
 
+def _two_and_five(value: float, _pos=None) -> str:
+    """Minor log tick label for 2×10ᵏ and 5×10ᵏ only."""
+    if value <= 0:
+        return ""
+    exp = int(np.floor(np.log10(value) + 1e-9))
+    mant = round(value / 10.0**exp, 6)
+    return rf"$\mathdefault{{{mant:g}\times10^{{{exp}}}}}$" if mant in (2.0, 5.0) else ""
+
+
+def tidy_log_ticks(fig) -> None:
+    """Keep minor tick labels on log axes from crowding: with two or more labelled decades in
+    view they are dropped; with one decade label and more than a decade of range, only 2×10ᵏ
+    and 5×10ᵏ are labelled (matplotlib would label every minor tick, ``2×10⁰ 3×10⁰ 4×10⁰ …``)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    for ax in fig.axes:
+        for axis, lim in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+            if axis.get_scale() != "log":
+                continue
+            lo, hi = sorted(lim)
+            majors = [t for t in axis.get_majorticklocs() if lo <= t <= hi]
+            if len(majors) >= 2:
+                axis.set_minor_formatter(NullFormatter())
+            elif len(majors) == 1 and lo > 0 and hi / lo > 10:
+                axis.set_minor_formatter(FuncFormatter(_two_and_five))
+
+
 def save_figure(fig, run_dir: str | Path, name: str, dpi: int = DPI, tight: bool = True) -> str:
     """Save ``fig`` as ``figures/NAME.png`` under ``run_dir`` at 2x dpi; return the relative path.
 
-    Legends are raised to :data:`MIN_LEGEND_PT` first. ``tight=False`` keeps the figure's own
+    Legends are raised to :data:`MIN_LEGEND_PT` and crowded minor log labels dropped first
+    (:func:`tidy_log_ticks`). ``tight=False`` keeps the figure's own
     layout (for panel grids with a shared colour bar).
     """
     buf = io.BytesIO()
     readable_legends(fig)
+    tidy_log_ticks(fig)
     if tight:
         fig.tight_layout()
     fig.savefig(buf, format="png", dpi=dpi)
