@@ -268,6 +268,10 @@ def test_forest_plot_rows_and_geometry():
     )
     assert rx < x1 < x2 < rx + rw
     assert 'stroke="#2e7d32"' in rows[0]  # green: holds
+    # An interval open on one side runs to the row's edge.
+    open_iv = dict(holds, id="d.open", interval=[1.0, "inf"], region={"lo": 0.5, "hi": None})
+    row = forest_svg([("s", [open_iv])]).split('class="interval"')[1]
+    assert re.search(r'x2="680.0"', row) and "[1, inf)" in forest_svg([("s", [open_iv])])
     # Five decades apart: a log axis, and the open lower side runs to the row's left edge.
     assert "(log)" in rows[2]
     assert re.search(r'class="region" x="360.0"', rows[2])

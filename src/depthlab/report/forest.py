@@ -34,6 +34,17 @@ def _num(x: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def _side(x: Any) -> float | None:
+    """One side of an interval: a float (possibly infinite), or ``None`` when missing or NaN."""
+    if x is None or isinstance(x, bool):
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) else v
+
+
 def _short(text: str, n: int) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= n else text[: n - 1] + "\u2026"
@@ -92,7 +103,9 @@ def _row(c: dict[str, Any], y: float, stripe: bool) -> list[str]:
     verdict = str(c.get("verdict", "inconclusive"))
     color = COLORS.get(verdict, "#555")
     iv = c.get("interval") or None
-    ivlo, ivhi = (_num(iv[0]), _num(iv[1])) if iv and len(iv) == 2 else (None, None)
+    raw = (_side(iv[0]), _side(iv[1])) if iv and len(iv) == 2 else (None, None)
+    has_iv = iv is not None and None not in raw  # an infinite side is an open interval
+    ivlo, ivhi = (_num(v) for v in raw) if has_iv else (None, None)
     est = _num(c.get("estimate"))
     region = c.get("region") or {}
     rlo, rhi = _num(region.get("lo")), _num(region.get("hi"))
@@ -111,7 +124,7 @@ def _row(c: dict[str, Any], y: float, stripe: bool) -> list[str]:
     )
     parts.append(f'<a href="{_attr(href)}">{label}</a>' if href else label)
     values = [v for v in (ivlo, ivhi, est, rlo, rhi, pred) if v is not None]
-    if ivlo is None or ivhi is None or not values:
+    if not has_iv or not values:
         parts.append(
             f'<text x="{PLOT_X0}" y="{mid + 4}" class="muted">no interval'
             f"{escape(_n_text(c, sep=' (', end=')'))}: cannot be decided</text>"
@@ -128,7 +141,8 @@ def _row(c: dict[str, Any], y: float, stripe: bool) -> list[str]:
         parts.append(
             f'<line x1="{PLOT_X0}" y1="{mid}" x2="{PLOT_X1}" y2="{mid}" stroke="#d0d5db"/>'
         )
-        a, b = s.x(ivlo), s.x(ivhi)
+        a = s.x(ivlo) if ivlo is not None else PLOT_X0
+        b = s.x(ivhi) if ivhi is not None else PLOT_X1
         parts.append(
             f'<g class="interval" stroke="{color}" stroke-width="2.5">'
             f'<line x1="{a:.1f}" y1="{mid}" x2="{b:.1f}" y2="{mid}"/>'
@@ -145,7 +159,11 @@ def _row(c: dict[str, Any], y: float, stripe: bool) -> list[str]:
             f'<text x="{PLOT_X1}" y="{y + 33}" class="tick" text-anchor="end">'
             f"{escape(fmt_num(s.hi))}{scale_note}</text>"
         )
-    ivtext = f"[{fmt_num(ivlo)}, {fmt_num(ivhi)}]" if ivlo is not None else "no interval"
+    ivtext = (
+        f"[{fmt_num(raw[0])}, {fmt_num(raw[1])}]".replace("[-inf", "(-inf").replace("inf]", "inf)")
+        if has_iv
+        else "no interval"
+    )
     parts.append(
         f'<text x="{TEXT_X}" y="{y + 14}"><tspan fill="{color}" font-weight="600">'
         f"{escape(verdict)}</tspan> {escape(ivtext)}</text>"
