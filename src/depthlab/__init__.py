@@ -3,9 +3,8 @@
 The public API is re-exports only; the work lives one topic per module.
 """
 
-__version__ = "0.1.0"
-
 from depthlab import data, init, landscape, nets, pl, regions, signal
+from depthlab._version import __version__
 from depthlab.config import ConfigError, ExperimentConfig
 from depthlab.context import RunContext, resolve_device
 from depthlab.core import Claim, Result, verdict_from

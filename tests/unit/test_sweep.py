@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
 from toyenv import toy_registered
 
-from depthlab.runs.executors import LocalExecutor, SerialExecutor
+from depthlab.parallel.executors import LocalExecutor, SerialExecutor
 from depthlab.runs.store import read_status
 from depthlab.runs.sweep import (
     SpecError,

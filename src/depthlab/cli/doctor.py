@@ -43,7 +43,8 @@ def doctor_cmd(
     """Diagnose exploding/vanishing at init: per-layer variance, truncation, drift and beta."""
     import torch
 
-    from depthlab.probes.doctor import diagnose, load_target
+    from depthlab.nets.load import load_target
+    from depthlab.probes.doctor import diagnose
 
     try:
         model, example = load_target(target, init=init, seed=seed)

@@ -43,7 +43,7 @@ def sweep_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and list cells; run nothing."),
 ) -> None:
     """Run SPEC's cells (skipping finished ones) and write OUT/table as a Parquet dataset."""
-    from depthlab.runs.executors import BACKENDS
+    from depthlab.parallel.executors import BACKENDS
     from depthlab.runs.sweep import SpecError, load_spec, plan, read_status, run_sweep
     from depthlab.runs.sweep import cell_dir as _cell_dir
 

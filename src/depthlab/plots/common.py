@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from depthlab.runs.atomic import atomic_write_bytes, atomic_write_text
+from depthlab.atomic import atomic_write_bytes, atomic_write_text
 
 VERDICT_COLORS = {"holds": "#2e7d32", "fails": "#c62828", "inconclusive": "#ef6c00"}
 

@@ -41,10 +41,10 @@ import yaml
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from depthlab.atomic import atomic_write_text
 from depthlab.core import Claim
 from depthlab.report.fmt import fmt_num, no_negative_zero
 from depthlab.report.forest import forest_svg, region_text
-from depthlab.runs.atomic import atomic_write_text
 
 IMAGE_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg"}
 SMOKE_SCALES = ("quick", "tiny")
@@ -407,7 +407,7 @@ def _plotly_js(report_dir: Path, self_contained: bool) -> tuple[str, Markup]:
     target = report_dir / name
     data = js.encode("utf-8")
     if not target.is_file() or target.stat().st_size != len(data):
-        from depthlab.runs.atomic import atomic_write_bytes
+        from depthlab.atomic import atomic_write_bytes
 
         atomic_write_bytes(target, data)
     return name, Markup("")

@@ -1,6 +1,6 @@
 """Run directories, atomic writes and the runner that ties an experiment to a directory."""
 
-from depthlab.runs.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from depthlab.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from depthlab.runs.runner import run_experiment
 from depthlab.runs.store import (
     begin_run,

@@ -18,12 +18,13 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from depthlab.core import Claim, Result
-from depthlab.runs.atomic import (
+from depthlab._version import __version__
+from depthlab.atomic import (
     atomic_write_json,
     atomic_write_parquet,
     atomic_write_text,
 )
+from depthlab.core import Claim, Result
 
 STATUSES = ("running", "done", "failed")
 
@@ -59,10 +60,8 @@ def environment_meta(device=None, dtype=None) -> dict[str, Any]:
     import numpy
     import torch
 
-    import depthlab
-
     return {
-        "depthlab": depthlab.__version__,
+        "depthlab": __version__,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": numpy.__version__,

@@ -54,8 +54,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from depthlab.config import ConfigError
-from depthlab.runs.atomic import atomic_write_json, atomic_write_parquet
-from depthlab.runs.executors import Event, Executor, Resources, make_executor
+from depthlab.atomic import atomic_write_json, atomic_write_parquet
+from depthlab.parallel.executors import Event, Executor, Resources, make_executor
 from depthlab.runs.store import read_status
 
 SPEC_VERSION = 1
