@@ -84,7 +84,8 @@ def test_report_reads_top_down_and_escapes(tmp_path):
     # A quick run is labelled: its verdicts are a smoke test.
     assert 'id="smoke-banner"' in html and "not evidence" in html
     # A negative zero is never shown.
-    assert not re.search(r"(?<![\w.])-0(?:\.0*)?(?![\d.])", _text(html))
+    assert "whether x = 0.000." in html
+    assert not re.search(r"(?<![\w.])-0(?:\.0*)?(?!\d|\.\d)", _text(html))
     # The failed run shows its error; the interrupted run says so.
     assert "RuntimeError: NaN in layer 2" in html
     assert "this run did not finish (status: running)" in html
@@ -282,8 +283,8 @@ def test_numbers_never_show_a_negative_zero():
         fmt_num(-0.0) == "0" and fmt_num(-1e-9) == "-1e-09" and fmt_num(-0.00001234) == "-1.234e-05"
     )
     assert fmt_num(2.0) == "2" and fmt_num(None) == "" and fmt_num(float("nan")) == "nan"
-    assert no_negative_zero("slope -0.000 (was -0.0); x=-0.5, -0e+00, -0.0001") == (
-        "slope 0.000 (was 0.0); x=-0.5, 0e+00, -0.0001"
+    assert no_negative_zero("slope -0.000 (was -0.0); x=-0.5, -0e+00, -0.0001, = -0.000.") == (
+        "slope 0.000 (was 0.0); x=-0.5, 0e+00, -0.0001, = 0.000."
     )
 
 

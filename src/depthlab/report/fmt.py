@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 # "-0", "-0.000", "-0e+00", "-0.00%": a minus sign in front of a zero that has no other digit.
-_NEG_ZERO = re.compile(r"(?<![\w.])-(?=0(?:\.0*)?(?:[eE][+-]?\d+)?(?![\d.]))")
+_NEG_ZERO = re.compile(r"(?<![\w.])-(?=0(?:\.0*)?(?:[eE][+-]?\d+)?(?!\d|\.\d))")
 
 
 def no_negative_zero(text: str) -> str:
