@@ -169,6 +169,23 @@ def test_a_damaged_run_directory_is_a_warning_never_fatal(tmp_path, damage, warn
     assert 'id="run-good"' in html  # the healthy run is unaffected
 
 
+def test_a_section_is_one_block_even_when_an_old_run_saved_no_rank(tmp_path):
+    make_done(tmp_path, name="new")
+    old = make_done(tmp_path, name="old")
+    data = json.loads((old / "result.json").read_text())
+    del data["meta"]["section_rank"], data["meta"]["section_title"]
+    (old / "result.json").write_text(json.dumps(data))
+    make_done(tmp_path, name="first", section="expressivity")
+    data = json.loads((tmp_path / "first" / "result.json").read_text())
+    data["meta"]["section_rank"] = 0
+    (tmp_path / "first" / "result.json").write_text(json.dumps(data))
+    html = build_report(tmp_path).read_text()
+    assert html.count('id="section-landscape"') == 1
+    assert html.index('id="section-expressivity"') < html.index('id="section-landscape"')
+    block = html.split('id="section-landscape"')[1]
+    assert 'id="run-new"' in block and 'id="run-old"' in block
+
+
 def test_damaged_result_is_shown_as_failed(tmp_path):
     run = make_done(tmp_path)
     (run / "result.json").write_text("{not json")

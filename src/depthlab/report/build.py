@@ -449,7 +449,11 @@ def build_report(
             continue
         warnings.extend(f"{rel}: {w}" for w in v.warnings)
         views.append(v)
-    views.sort(key=lambda v: (v.section_rank, v.section, v.order, v.name, str(v.path)))
+    # One block per section, placed by the best rank any of its runs saved (old runs have none).
+    rank: dict[str, int] = {}
+    for v in views:
+        rank[v.section] = min(rank.get(v.section, OTHER_RANK), v.section_rank)
+    views.sort(key=lambda v: (rank[v.section], v.section, v.order, v.name, str(v.path)))
     used: set[str] = set()
     eager = 2  # the first figures a reader reaches load with the page; the rest when scrolled to
     for v in views:
