@@ -95,7 +95,7 @@ def test_reproduce_quick_writes_report_and_done_runs(tmp_path):
         for fig in res["figures"].values():
             assert (run_dir / fig).stat().st_size > 0
     html = (out_dir / "index.html").read_text()
-    assert html.count('class="claim-row"') == sum(
+    assert html.count('class="claim-row"') + html.count('class="construction-row"') == sum(
         len(json.loads((out_dir / n / "result.json").read_text())["claims"]) for n in registry()
     )
     print(f"reproduce --quick wall time: {wall:.1f} s")

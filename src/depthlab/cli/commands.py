@@ -147,6 +147,12 @@ def reproduce_cmd(
 def report_cmd(
     root: Path = typer.Argument(..., help="A directory of run directories."),
     out: str = typer.Option(None, "--out", help="Output HTML file (default ROOT/index.html)."),
+    replot: bool = typer.Option(
+        False, "--replot", help="Redraw every figure from the saved results first."
+    ),
+    self_contained: bool = typer.Option(
+        False, "--self-contained", help="Embed figures and plotly.js in the one HTML file."
+    ),
 ) -> None:
     """Rebuild the HTML report from saved runs, without recomputing anything."""
     from depthlab.report import build_report, find_runs
@@ -160,7 +166,15 @@ def report_cmd(
         fail(str(exc))
     if not find_runs(root):
         fail(f"no run directories under {root}")
-    console.print(f"report: {build_report(root, out)}")
+    if replot:
+        from depthlab.runs.figures import replot as redraw
+
+        try:
+            redrawn = redraw(root)
+        except FileNotFoundError as exc:
+            fail(str(exc))
+        console.print(f"redrew the figures of {sum(bool(f) for f in redrawn.values())} run(s)")
+    console.print(f"report: {build_report(root, out, self_contained=self_contained)}")
 
 
 @app.command("env")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from depthlab.plots.common import new_figure, save_figure, save_plotly
+from depthlab.plots.common import new_figure, save_figure, save_note, save_plotly
 
 
 def _panels(frame: pd.DataFrame, by: str) -> list[tuple[str, pd.DataFrame]]:
@@ -26,6 +26,28 @@ def _mesh(g: pd.DataFrame, value: str) -> tuple[np.ndarray, np.ndarray, np.ndarr
     piv = g.pivot_table(index="beta", columns="alpha", values=value, aggfunc="mean")
     a, b = np.meshgrid(piv.columns.to_numpy(float), piv.index.to_numpy(float))
     return a, b, piv.to_numpy(float)
+
+
+def degenerate_grid(frame: pd.DataFrame, by: str = "label", need_beta: bool = True) -> str | None:
+    """Why ``frame`` cannot make a surface or map (fewer than 2 distinct α, or β, in a panel),
+    or ``None`` when every panel has a real grid."""
+    if frame.empty:
+        return "The table is empty."
+    for label, g in _panels(frame, by):
+        na = g["alpha"].nunique() if "alpha" in g else 0
+        nb = g["beta"].nunique() if need_beta and "beta" in g else (2 if not need_beta else 0)
+        if na < 2 or nb < 2:
+            where = f" in panel {label!r}" if label else ""
+            return (
+                f"The grid has {na} point{'s' if na != 1 else ''} along α and {nb} along β"
+                f"{where}; a surface or map needs at least 2 × 2 points (raise the resolution)."
+            )
+    return None
+
+
+def _skipped(run_dir: str | Path, name: str, frame: pd.DataFrame, by: str, need_beta=True):
+    reason = degenerate_grid(frame, by, need_beta)
+    return None if reason is None else {name: save_note(run_dir, name, reason)}
 
 
 def _shared_range(frame: pd.DataFrame, value: str, vmax: float | None) -> tuple[float, float]:
@@ -45,6 +67,9 @@ def plot_curves_1d(
     xlabel: str = "α",
 ) -> dict[str, str]:
     """Loss (log scale) and, when present, accuracy along a 1-D path, one line per panel value."""
+    if frame.empty or frame[x].nunique() < 2:
+        n = 0 if frame.empty else frame[x].nunique()
+        return {name: save_note(run_dir, name, f"The path has {n} point(s); a curve needs 2.")}
     has_acc = "acc" in frame.columns and frame["acc"].notna().any()
     fig, axes = new_figure(ncols=2 if has_acc else 1)
     for label, g in _panels(frame, by):
@@ -72,6 +97,8 @@ def plot_contours(
     ncols: int | None = None,
 ) -> dict[str, str]:
     """Side-by-side (filled) contour panels with one shared set of levels and colour bar."""
+    if skipped := _skipped(run_dir, name, frame, by):
+        return skipped
     panels = _panels(frame, by)
     lo, hi = _shared_range(frame, value, vmax)
     lv = np.linspace(lo, hi, levels)
@@ -99,24 +126,13 @@ def plot_contours(
 
 def _colorbar_axes(fig):
     """Leave room on the right of a panel grid and return an axes for one shared colour bar."""
-    fig.subplots_adjust(left=0.07, right=0.86, bottom=0.1, top=0.92, wspace=0.35, hspace=0.45)
+    fig.subplots_adjust(left=0.1, right=0.86, bottom=0.1, top=0.92, wspace=0.4, hspace=0.45)
     return fig.add_axes((0.89, 0.15, 0.015, 0.7))
 
 
-def save_figure_no_tight(fig, run_dir: str | Path, name: str, dpi: int = 110) -> str:
-    """Save like :func:`save_figure` but keep the figure's own (constrained) layout."""
-    import io
-
-    import matplotlib.pyplot as plt
-
-    from depthlab.atomic import atomic_write_bytes
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
-    plt.close(fig)
-    rel = f"figures/{name}.png"
-    atomic_write_bytes(Path(run_dir) / rel, buf.getvalue())
-    return rel
+def save_figure_no_tight(fig, run_dir: str | Path, name: str) -> str:
+    """Save like :func:`save_figure` (2x dpi, readable legends) but keep the figure's own layout."""
+    return save_figure(fig, run_dir, name, tight=False)
 
 
 def plot_surface_3d(
@@ -128,15 +144,20 @@ def plot_surface_3d(
     vmax: float | None = None,
     ncols: int | None = None,
 ) -> dict[str, str]:
-    """Static matplotlib 3-D surfaces, side by side, with a shared z range and colour scale."""
+    """Static matplotlib 3-D surfaces, side by side, with a shared z range and colour scale
+    (z axis labelled, one colour bar for all panels)."""
     import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
 
+    if skipped := _skipped(run_dir, name, frame, by):
+        return skipped
     panels = _panels(frame, by)
     lo, hi = _shared_range(frame, value, vmax)
     ncols = ncols or min(len(panels), 3)
     nrows = -(-len(panels) // ncols)
-    fig = plt.figure(figsize=(3.8 * ncols, 3.4 * nrows))
-    fig.subplots_adjust(left=0.02, right=0.95, bottom=0.05, top=0.92, wspace=0.1, hspace=0.15)
+    fig = plt.figure(figsize=(3.8 * ncols + 0.8, 3.4 * nrows))
+    fig.subplots_adjust(left=0.02, right=0.88, bottom=0.05, top=0.92, wspace=0.15, hspace=0.15)
     for i, (label, g) in enumerate(panels):
         ax = fig.add_subplot(nrows, ncols, i + 1, projection="3d")
         a, b, z = _mesh(g, value)
@@ -151,6 +172,13 @@ def plot_surface_3d(
             antialiased=True,
         )
         ax.set(title=label, xlabel="α", ylabel="β", zlim=(lo, hi))
+        ax.set_zlabel(value, labelpad=10)
+    cax = fig.add_axes((0.91, 0.15, 0.015, 0.7))
+    fig.colorbar(
+        ScalarMappable(norm=Normalize(lo, hi), cmap="viridis"),
+        cax=cax,
+        label=f"{value} (shared scale)",
+    )
     return {name: save_figure_no_tight(fig, run_dir, name)}
 
 
@@ -162,13 +190,18 @@ def plot_surface_plotly(
     value: str = "loss",
     vmax: float | None = None,
 ) -> dict[str, str]:
-    """Interactive plotly 3-D surfaces (one scene per panel, shared colour scale) as HTML."""
+    """Interactive plotly 3-D surfaces (one scene per panel, shared colour scale) as HTML.
+
+    The figure has no fixed width (it fills its frame) and its scenes keep a margin for the
+    axis titles, so they are not clipped."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
+    if skipped := _skipped(run_dir, name, frame, by):
+        return skipped
     panels = _panels(frame, by)
     lo, hi = _shared_range(frame, value, vmax)
-    ncols = min(len(panels), 3)
+    ncols = 2 if len(panels) == 4 else min(len(panels), 3)
     nrows = -(-len(panels) // ncols)
     fig = make_subplots(
         rows=nrows,
@@ -192,8 +225,17 @@ def plot_surface_plotly(
             row=i // ncols + 1,
             col=i % ncols + 1,
         )
-    fig.update_layout(height=380 * nrows, margin={"l": 0, "r": 0, "t": 30, "b": 0})
-    fig.update_scenes(zaxis_range=[lo, hi], xaxis_title="α", yaxis_title="β", zaxis_title=value)
+    fig.update_layout(
+        height=420 * nrows, autosize=True, margin={"l": 10, "r": 10, "t": 40, "b": 10}
+    )
+    fig.update_scenes(
+        zaxis_range=[lo, hi],
+        xaxis_title="α",
+        yaxis_title="β",
+        zaxis_title=value,
+        aspectmode="cube",
+        camera_eye={"x": 1.5, "y": 1.5, "z": 1.1},  # the whole cube inside its frame
+    )
     return {name: save_plotly(fig, run_dir, name)}
 
 
@@ -204,6 +246,8 @@ def plot_ratio_maps(
     by: str = "label",
 ) -> dict[str, str]:
     """``|λ_min/λ_max|`` heat maps (Li et al. 2018, Fig. 7), shared colour scale 0 … max."""
+    if skipped := _skipped(run_dir, name, frame, by):
+        return skipped
     panels = _panels(frame, by)
     hi = max(float(frame["ratio"].max()), 1e-6)
     ncols = min(len(panels), 3)

@@ -7,13 +7,13 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from depthlab.report.fmt import fmt_num
+
 _COLORS = {"holds": "#2e7d32", "fails": "#c62828", "inconclusive": "#ef6c00"}
 
 
 def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return "" if v is None else str(v)
+    return fmt_num(v)
 
 
 def _first_image(result) -> tuple[str, str] | None:
@@ -29,13 +29,16 @@ def _first_image(result) -> tuple[str, str] | None:
 
 def result_html(result, max_metrics: int = 8) -> str:
     """Headline numbers (verdict counts, claims, metrics) and the first PNG figure, all escaped."""
-    counts = {v: sum(c.verdict == v for c in result.claims) for v in _COLORS}
+    found = [c for c in result.claims if c.kind != "construction"]
+    built = len(result.claims) - len(found)
+    counts = {v: sum(c.verdict == v for c in found) for v in _COLORS}
     parts = [
         '<div class="depthlab-result" style="font-family:system-ui,sans-serif;font-size:13px">',
         f"<strong>{escape(result.experiment)}</strong> &mdash; "
         + ", ".join(
             f'<span style="color:{_COLORS[k]}">{n} {escape(k)}</span>' for k, n in counts.items()
-        ),
+        )
+        + (f"; {built} constructions checked" if built else ""),
     ]
     if result.claims:
         parts.append(

@@ -90,7 +90,7 @@ def run_experiment(
         scale=scale,
     )
     meta = environment_meta(dev, dtype) | {"seed": seed, "quick": quick, "scale": scale}
-    meta |= {"title": exp.title, "section": exp.section, "order": getattr(exp, "order", 0)}
+    meta |= report_meta(exp)
     t0 = time.perf_counter()
     try:
         # No global seeding: every random draw comes from ctx.generator(*key) / ctx.rng(*key), and
@@ -107,6 +107,23 @@ def run_experiment(
     except BaseException as exc:
         save_failure(run_dir, exc, meta | {"wall_s": round(time.perf_counter() - t0, 3)})
         raise
+
+
+def report_meta(exp: Any) -> dict[str, Any]:
+    """What the report needs about ``exp``, saved in the run's ``meta`` so the report never
+    imports the experiment registry: title, section (key, title, rank), order and captions."""
+    from depthlab.experiments import SECTIONS
+
+    keys = list(SECTIONS)
+    captions = getattr(exp, "captions", None) or {}
+    return {
+        "title": exp.title,
+        "section": exp.section,
+        "section_title": SECTIONS.get(exp.section, exp.section),
+        "section_rank": keys.index(exp.section) if exp.section in keys else len(keys),
+        "order": getattr(exp, "order", 0),
+        "captions": {str(k): str(v) for k, v in dict(captions).items()},
+    }
 
 
 def _check_finite(result: Result) -> None:
