@@ -22,7 +22,7 @@ TINY = {
         "families": ["constant", "hourglass"],
         "n_inits": 500,
     },
-    "init-residual": {"width": 16, "blocks": 6, "n_inits": 300},
+    "init-residual": {"width": 16, "blocks": [4, 8], "n_inits": 300},
     "init-trainability": {
         "depths": [1, 3],
         "widths": [8, 16],
