@@ -24,8 +24,9 @@ TINY = {
     },
     "init-residual": {"width": 16, "blocks": [4, 8], "n_inits": 300},
     "init-trainability": {
-        "depths": [1, 3],
-        "widths": [8, 16],
+        "depths": [2, 4],
+        "narrow_width": 2,
+        "seeds": 2,
         "max_epochs": 1,
         "n_train": 300,
         "n_test": 100,
