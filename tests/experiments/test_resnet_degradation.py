@@ -28,7 +28,15 @@ def test_grad_ratio_is_the_norm_ratio_and_leaves_the_net_alone():
 def test_degradation_experiment_tiny_run(tmp_path):
     res = run_experiment(
         "resnet-degradation",
-        {"blocks": [1, 2], "channels": 4, "epochs": 1, "n_train": 64, "n_test": 32},
+        {
+            "blocks": [1, 2],
+            "ref_blocks": 1,
+            "seeds": 2,
+            "channels": 4,
+            "epochs": 1,
+            "n_train": 64,
+            "n_test": 32,
+        },
         out_dir=tmp_path,
     )
     t = res.tables["nets"]
