@@ -21,6 +21,7 @@ from depthlab.experiments import registry
 # (experiment, field) -> the generated kinds of value that are valid there, and why.
 ALLOWED: dict[tuple[str, str], set[str]] = {
     ("init-trainability", "momentum"): {"zero"},  # plain SGD without momentum is a valid run
+    ("init-trainable-depth", "sigma_b2"): {"zero"},  # nets without biases are a valid design
 }
 
 # Experiments whose Configs still lack bounds (issue 13, item 5); each group empties its own.

@@ -23,7 +23,12 @@ from depthlab.experiments.init_signal import (
     origin_slope,
     residual_claims,
 )
-from depthlab.experiments.init_trainability import TrainabilityConfig, trainability_claims
+from depthlab.experiments.init_trainability import (
+    TrainabilityConfig,
+    TrainableDepthConfig,
+    trainability_claims,
+    trainable_depth_claim,
+)
 from depthlab.theory import signal as th
 
 
@@ -216,3 +221,35 @@ def test_trainability_claims_fail_when_depth_not_beta_decides():
     assert claims["tracks-beta"].verdict == "fails"
     assert claims["width-grows-with-depth"].verdict == "fails"
     assert claims["drift.lecun-normal"].verdict == "fails"
+
+
+# ---------------------------------------------------------------------- init-trainable-depth
+def _depth_grid(agree_with_theory: bool, seeds: int = 3) -> pd.DataFrame:
+    rows = []
+    for s2, limit in ((0.5, 7.1), (1.76, 3e4), (9.0, 26.9)):
+        for depth in (4, 16, 64):
+            for seed in range(seeds):
+                pred = depth < limit
+                rows.append(
+                    {
+                        "sigma_w2": s2,
+                        "depth": depth,
+                        "seed": seed,
+                        "six_xi_c": limit,
+                        "predicted_trains": pred,
+                        "near_boundary": limit / 1.5 < depth < limit * 1.5,
+                        # the alternative: depth does not limit training, every net trains
+                        "trained": pred if agree_with_theory else True,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_trainable_depth_claim_holds_when_nets_train_below_six_xi_and_fails_otherwise():
+    cfg = TrainableDepthConfig(depths=[4, 16, 64], sigma_w2s=[0.5, 1.76, 9.0])
+    c = trainable_depth_claim(_depth_grid(True, seeds=5), cfg)
+    assert c.verdict == "holds" and c.kind == "empirical" and c.unit == "nets"
+    assert c.estimate == 1.0 and c.n == 45  # no cell of this grid is within 1.5x of 6 xi_c
+    bad = trainable_depth_claim(_depth_grid(False, seeds=10), cfg)
+    assert bad.estimate == pytest.approx(2 / 3)  # the 3 cells beyond 6 xi_c disagree
+    assert bad.verdict == "fails"

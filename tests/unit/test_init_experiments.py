@@ -23,6 +23,13 @@ TINY = {
         "n_inits": 500,
     },
     "init-residual": {"width": 16, "blocks": [4, 8], "n_inits": 300},
+    "init-trainable-depth": {
+        "depths": [2, 4],
+        "width": 8,
+        "seeds": 2,
+        "max_epochs": 1,
+        "n_train": 128,
+    },
     "init-trainability": {
         "depths": [2, 4],
         "narrow_width": 2,
@@ -37,7 +44,13 @@ TINY = {
 
 def test_init_section_is_registered_in_order():
     names = [n for n, e in registry().items() if e.section == "init"]
-    assert names == ["init-mean", "init-variance", "init-trainability", "init-residual"]
+    assert names == [
+        "init-mean",
+        "init-variance",
+        "init-trainability",
+        "init-trainable-depth",
+        "init-residual",
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(TINY))
