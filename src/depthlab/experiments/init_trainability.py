@@ -218,14 +218,39 @@ class InitTrainability:
         return Result(self.name, config.model_dump(), claims, {"nets": df}, {}, metrics)
 
     def figures(self, result: Result, fig_dir) -> dict[str, str]:
-        from depthlab.plots.signal import plot_init_trainability
+        """Epochs to target against depth for each series (every seed, and the mean)."""
+        from depthlab.plots.common import new_figure, save_figure
 
-        cells = (
-            result.tables["nets"]
-            .groupby(["scheme", "depth", "width"], as_index=False)
-            .agg(epochs_to_target=("epochs_to_target", "mean"), beta=("beta", "first"))
-        )
-        return plot_init_trainability(cells, fig_dir.parent)
+        df = result.tables["nets"]
+        narrow = int(result.config.get("narrow_width", df["width"].min()))
+        cap = float(result.config.get("max_epochs", df["epochs_to_target"].max() - 1)) + 1
+        fig, axes = new_figure()
+        ax = axes[0, 0]
+        series = [
+            (s, "width = depth", lambda g: g["width"] == g["depth"])
+            for s in dict.fromkeys(df["scheme"])
+        ]
+        series.append(("he_normal", f"width {narrow}", lambda g: g["width"] == narrow))
+        for i, (scheme, label, sel) in enumerate(series):
+            g = df[(df["scheme"] == scheme)]
+            g = g[sel(g)]
+            if g.empty:
+                continue
+            c, ls = (
+                f"C{i}",
+                "--" if label.startswith("width ") and label != "width = depth" else "-",
+            )
+            jitter = (g["seed"] - g["seed"].mean()) * 0.01
+            ax.scatter(g["depth"] * (1 + jitter), g["epochs_to_target"], s=8, color=c, alpha=0.4)
+            m = g.groupby("depth")["epochs_to_target"].mean()
+            ax.plot(m.index, m.values, ls, marker="o", color=c, label=f"{scheme}, {label}")
+        ax.axhline(cap, color="k", ls=":", lw=1, label="never reached (censored)")
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("depth (hidden layers)")
+        ax.set_ylabel("epochs to the target accuracy")
+        ax.set_title("trainability: width = depth (beta = 1) vs a fixed width")
+        ax.legend(fontsize=7)
+        return {"trainability": save_figure(fig, fig_dir.parent, "trainability")}
 
 
 def _series(df: pd.DataFrame, scheme: str, width_of) -> tuple[list[int], np.ndarray]:
