@@ -236,10 +236,7 @@ class InitTrainability:
             g = g[sel(g)]
             if g.empty:
                 continue
-            c, ls = (
-                f"C{i}",
-                "--" if label.startswith("width ") and label != "width = depth" else "-",
-            )
+            c, ls = f"C{i}", "-" if label == "width = depth" else "--"
             jitter = (g["seed"] - g["seed"].mean()) * 0.01
             ax.scatter(g["depth"] * (1 + jitter), g["epochs_to_target"], s=8, color=c, alpha=0.4)
             m = g.groupby("depth")["epochs_to_target"].mean()
