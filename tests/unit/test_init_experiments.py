@@ -74,3 +74,24 @@ def _check_init_mean_predictions(res):
     assert s["torch_trunc_normal"] == pytest.approx(0.0, abs=1e-5)
     tn = res.tables["torch_trunc_normal"].set_index("fan_in")["variance_kept"]
     assert tn[2] == pytest.approx(0.7737, abs=1e-4) and tn[1000] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "init-mean",
+        "init-variance",
+        "init-residual",
+        "init-trainability",
+        "init-trainable-depth",
+        "resnet-degradation",
+    ],
+)
+def test_paper_scale_config_is_valid_and_larger_than_default(name):
+    cls = registry()[name].Config
+    paper, default = cls.paper(), cls()
+    assert paper != default
+    # the paper scale is never smaller in its main size than the default
+    for key in ("n_inits", "seeds", "max_epochs", "epochs", "width", "n_train"):
+        if key in cls._paper_overrides:
+            assert getattr(paper, key) >= getattr(default, key), key
