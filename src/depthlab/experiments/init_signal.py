@@ -705,9 +705,27 @@ class InitResidual:
         )
 
     def figures(self, result: Result, fig_dir) -> dict[str, str]:
+        from depthlab.plots.common import new_figure, save_figure
         from depthlab.plots.signal import plot_init_residual
 
-        return plot_init_residual(result.tables["residual_mean"], fig_dir.parent)
+        figures = plot_init_residual(result.tables["residual_mean"], fig_dir.parent)
+        deep = result.tables["residual_depths"]
+        fig, axes = new_figure()
+        ax = axes[0, 0]
+        for i, (label, g) in enumerate(deep.groupby("schedule", sort=False)):
+            c = f"C{i}"
+            ax.errorbar(
+                g["blocks"], g["mean_m"], yerr=2 * g["mean_m_se"], fmt="o", color=c, label=label
+            )
+            ax.plot(g["blocks"], g["predicted"], "-", color=c, lw=1)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("depth L (residual blocks)")
+        ax.set_ylabel("E[M_L] / M_0  (±2 SE; lines: Π(1 + η²))")
+        ax.set_title("bounded in L iff Σ η² is bounded")
+        ax.legend(fontsize=7)
+        figures["residual_bounded"] = save_figure(fig, fig_dir.parent, "residual_bounded")
+        return figures
 
 
 BOUNDED = ("eta-inv-sqrt-depth", "eta-geometric")
