@@ -29,6 +29,16 @@ tolerance region fixed here before the run.
     at most 0.1 (quadrupling the depth moves the mean by under 10 %), where ``eta_l = l^(-1/2)``
     (unbounded, ``E[M_L] = L + 1``) gives 1.37 and ``eta = 1`` gives 104. Time budget: default
     about 20 s, ``--quick`` about 2 s.
+
+Measured at the default scale (seed 0, design commit 40de53b; CPU time 9.5 s, 11.9 s and 9.4 s):
+every claim holds. FM1 slopes per layer (95 % interval over nets): He normal 0.0001
+[-0.0024, 0.0025], He uniform -0.0010 [-0.0085, 0.0067], LeCun -0.6920 [-0.6947, -0.6896] and
+Xavier -0.6930 [-0.6957, -0.6905] (predicted -0.6931), naive truncation -0.2589 [-0.2672,
+-0.2512] (-0.2565), corrected 0.0036 [-0.0036, 0.0104], PyTorch trunc_normal_ 0.0038 [-0.0045,
+0.0119]. FM2: second-moment slope 0.992 [0.952, 1.024], Jacobian kurtosis slope 1.011 [0.978,
+1.040], largest E[Z^2] deviation 0.035 [0.029, 0.083]. Residual log-slopes 0.996 [0.994, 0.999]
+(eta = 1), 1.000 [0.994, 1.007] (1/sqrt(L)), 1.000 [0.997, 1.004] (0.9^l); largest change of
+log E[M_L] from L = 50 to 200 for the bounded schedules 0.020 [0.004, 0.049].
 """
 
 from __future__ import annotations

@@ -39,6 +39,16 @@ The GPU scale (``--scale paper``) follows Hanin & Rolnick's sizes: width = depth
 
 Time budget: default about 40 s, ``--quick`` about 8 s on 2 CPU cores (MNIST-1D generation
 excluded: the standard MNIST-1D is generated once, about 10 s, and cached).
+
+Measured at the default scale (seed 0, design commit 8efb38a, 37 s CPU): epochs to 20 % (mean
+of 10 seeds; reached in k of 10) at width = depth 8 / 16 / 32: He 6.0 (10) / 4.0 (10) / 17.9 (6),
+LeCun 10.4 (10) / 21.4 (5) / 31 (0), naive truncation 5.3 (10) / 6.0 (10) / 29.5 (2); He at width
+8: 6.0 / 16.5 (7) / 29.9 (1). ``width-grows-with-depth`` holds (11.95 [10.48, 13.42] epochs per
+doubling), both drift claims hold (LeCun 13.1 [4.7, 21.5], naive truncation 11.6 [4.2, 19.0]
+epochs more than He), and ``tracks-beta`` **fails**: at constant beta = 1 He nets slow down with
+depth too (5.95 [1.07, 10.83] epochs per doubling; 4 of 10 He nets of width = depth = 32 never
+reached 20 %). At these sizes and one learning rate for every depth (0.05), beta alone does not
+set the early training speed; whether a per-depth learning rate would change that is untested.
 """
 
 from __future__ import annotations
@@ -443,6 +453,12 @@ class InitTrainableDepth:
     examples).
 
     Time budget: default about 10 s, ``--quick`` about 4 s on 2 CPU cores.
+
+    Measured at the default scale (seed 0, design commit df8c127, 8.6 s CPU): 15 of 18 nets
+    agree, 0.833 [0.586, 0.964]: **inconclusive**. Every depth-4 net and every critical net
+    trained, the three ordered (sigma_w^2 = 0.5) depth-16 nets did not, as predicted; the three
+    chaotic (sigma_w^2 = 9) depth-16 nets, predicted trainable (16 < 6 xi_c / 1.5 = 17.9), did not
+    reach 20 % in 128 steps. Decided only at ``--scale paper``.
     """
 
     name = "init-trainable-depth"
