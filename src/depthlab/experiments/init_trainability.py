@@ -537,14 +537,20 @@ class InitTrainableDepth:
             g["sigma_w2"], g["depth"], c=g["trained"], cmap="viridis", vmin=0, vmax=1, s=120
         )
         fig.colorbar(sc, ax=ax, label="fraction of seeds reaching the target")
-        line = df.groupby("sigma_w2", as_index=False)["six_xi_c"].first()
-        ax.plot(line["sigma_w2"], line["six_xi_c"].clip(upper=4 * df["depth"].max()), "w--")
+        from depthlab.theory.meanfield import depth_scale
+
+        # the theory's boundary on a fine grid (theory only; nothing of the run is recomputed)
+        sb2 = float(result.config.get("sigma_b2", 0.05))
+        grid = np.geomspace(df["sigma_w2"].min() / 1.3, df["sigma_w2"].max() * 1.3, 80)
+        six_xi = np.array([6 * depth_scale("tanh", float(s2), sb2, "c") for s2 in grid])
+        ax.plot(grid, np.minimum(six_xi, 1e6), "k--", lw=1, label="6 xi_c")
+        ax.legend(fontsize=8, loc="upper left")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_ylim(df["depth"].min() / 1.5, df["depth"].max() * 1.5)
+        ax.set_ylim(df["depth"].min() / 1.5, 4 * df["depth"].max())
         ax.set_xlabel("sigma_w^2 (tanh, sigma_b^2 = 0.05)")
         ax.set_ylabel("depth")
-        ax.set_title("trains (20% train acc.) vs 6 xi_c (dashed)")
+        ax.set_title("trains (20% train acc.) vs the 6 xi_c boundary")
         return {"trainable_depth": save_figure(fig, fig_dir.parent, "trainable_depth")}
 
 
