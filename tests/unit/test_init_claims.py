@@ -253,3 +253,39 @@ def test_trainable_depth_claim_holds_when_nets_train_below_six_xi_and_fails_othe
     bad = trainable_depth_claim(_depth_grid(False, seeds=10), cfg)
     assert bad.estimate == pytest.approx(2 / 3)  # the 3 cells beyond 6 xi_c disagree
     assert bad.verdict == "fails"
+
+
+def test_fit_surviving_drops_a_diverging_net_and_trains_the_rest_as_alone():
+    import torch
+
+    from depthlab.data.base import Dataset
+    from depthlab.experiments.init_trainability import fit_surviving
+    from depthlab.init import initialize
+    from depthlab.nets import mlp
+    from depthlab.train import TrainConfig
+    from depthlab.train_batched import fit_batched
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 5, generator=g)
+    y = (x[:, 0] > 0).long()
+    data = Dataset(x, y, x, y, "classification")
+    tc = TrainConfig(optimizer="sgd", lr=0.1, momentum=0.9, epochs=3, batch_size=16)
+
+    def nets():
+        out = []
+        for i in range(3):
+            m = mlp([5, 8, 2])
+            initialize(m, "he_normal", torch.Generator().manual_seed(i))
+            out.append(m)
+        with torch.no_grad():
+            out[1][0].weight.fill_(1e38)  # overflows at the first forward: loss is not finite
+        return out
+
+    def orders(idx):
+        return [torch.Generator().manual_seed(10 + i) for i in idx]
+
+    reached, finals, diverged = fit_surviving(nets(), orders, data, tc)
+    assert diverged == [False, True, False] and finals[1] == {} and reached[1] is None
+    alone = fit_batched([nets()[0], nets()[2]], data, tc, generators=orders([0, 2]))
+    assert finals[0]["test_loss"] == pytest.approx(alone.finals[0]["test_loss"], rel=1e-6)
+    assert finals[2]["test_loss"] == pytest.approx(alone.finals[1]["test_loss"], rel=1e-6)

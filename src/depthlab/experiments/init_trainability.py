@@ -54,6 +54,8 @@ set the early training speed; whether a per-depth learning rate would change tha
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 import numpy as np
@@ -78,6 +80,40 @@ OLD_DESIGN = (
     "depths 2-12 x widths 8-64, one seed, 40% target; drift compared at the deepest depth where "
     "the widest He net trains (comparison depth and default depths chosen after a run)"
 )
+
+
+_DIVERGED = re.compile(r"non-finite for models \[([0-9, ]*)\]")
+
+
+def fit_surviving(
+    models: list, make_generators: Callable[[list[int]], list], data, tc: TrainConfig
+) -> tuple[list[int | None], list[dict], list[bool]]:
+    """:func:`fit_batched` on ``models``, where a net whose training loss becomes non-finite
+    (diverges) is dropped and the others train again from their unchanged inits with fresh copies
+    of their streams (``make_generators(indices)``), so every surviving net trains exactly as it
+    would alone. Returns, per net, the epoch it reached the target (``None``: never, or
+    diverged), its last evaluation (``{}`` if diverged) and whether it diverged."""
+    alive = list(range(len(models)))
+    diverged: set[int] = set()
+    reached: list[int | None] = [None] * len(models)
+    finals: list[dict] = [{} for _ in models]
+    while alive:
+        try:
+            res = fit_batched(
+                [models[i] for i in alive], data, tc, generators=make_generators(alive)
+            )
+        except FloatingPointError as err:
+            found = _DIVERGED.search(str(err))
+            bad = [alive[int(j)] for j in found.group(1).split(",") if j.strip()] if found else []
+            if not bad:
+                raise
+            diverged.update(bad)
+            alive = [i for i in alive if i not in diverged]
+            continue
+        for i, r, f in zip(alive, res.reached_at_epoch, res.finals, strict=True):
+            reached[i], finals[i] = r, f
+        break
+    return reached, finals, [i in diverged for i in range(len(models))]
 
 
 class TrainabilityConfig(ExperimentConfig):
@@ -187,7 +223,7 @@ class InitTrainability:
             nets = [(s, depth) for s in config.schemes]
             if config.narrow_width != depth:
                 nets.append(("he_normal", config.narrow_width))
-            models, gens, meta = [], [], []
+            models, meta = [], []
             for scheme, width in nets:
                 for seed in range(config.seeds):
                     net = mlp([n_in, *[width] * depth, 10])
@@ -199,12 +235,13 @@ class InitTrainability:
                     if width != wide:
                         net = embed_padded(net, mlp([n_in, *[wide] * depth, 10]))
                     models.append(net.to(device=ctx.device, dtype=ctx.dtype))
-                    gens.append(ctx.generator("init-trainability", "order", depth, seed))
                     meta.append((scheme, width, seed))
-            res = fit_batched(models, data, tc, generators=gens)
-            for (scheme, width, seed), reached, final in zip(
-                meta, res.reached_at_epoch, res.finals, strict=True
-            ):
+
+            def orders(idx: list[int], depth: int = depth, meta: list = meta) -> list:
+                return [ctx.generator("init-trainability", "order", depth, meta[i][2]) for i in idx]
+
+            fitted = fit_surviving(models, orders, data, tc)
+            for (scheme, width, seed), reached, final, diverged in zip(meta, *fitted, strict=True):
                 rows.append(
                     {
                         "scheme": scheme,
@@ -215,6 +252,7 @@ class InitTrainability:
                         "log_drift": depth * math.log(th.scheme_gain(scheme, width, width)),
                         "reached": reached is not None,
                         "epochs_to_target": float(reached) if reached is not None else cap,
+                        "diverged": diverged,
                         "last_test_acc": float(final.get("test_acc", math.nan)),
                         "steps_per_epoch": math.ceil(config.n_train / config.batch_size),
                     }
@@ -488,7 +526,7 @@ class InitTrainableDepth:
         xi = {s: depth_scale("tanh", s, config.sigma_b2, "c") for s in config.sigma_w2s}
         rows = []
         for depth in ctx.progress.track(config.depths, "depths"):
-            models, gens, meta = [], [], []
+            models, meta = [], []
             for s2 in config.sigma_w2s:
                 for seed in range(config.seeds):
                     net = mlp([n_in, *[config.width] * depth, 10], activation="tanh")
@@ -500,12 +538,15 @@ class InitTrainableDepth:
                         sigma_w2=s2,
                     )
                     models.append(net.to(device=ctx.device, dtype=ctx.dtype))
-                    gens.append(ctx.generator("init-trainable-depth", "order", depth, seed))
                     meta.append((s2, seed))
-            res = fit_batched(models, data, tc, generators=gens)
-            for (s2, seed), reached, final in zip(
-                meta, res.reached_at_epoch, res.finals, strict=True
-            ):
+
+            def orders(idx: list[int], depth: int = depth, meta: list = meta) -> list:
+                return [
+                    ctx.generator("init-trainable-depth", "order", depth, meta[i][1]) for i in idx
+                ]
+
+            fitted = fit_surviving(models, orders, data, tc)
+            for (s2, seed), reached, final, diverged in zip(meta, *fitted, strict=True):
                 limit = 6 * xi[s2]
                 near = limit / config.band < depth < limit * config.band
                 rows.append(
@@ -518,6 +559,7 @@ class InitTrainableDepth:
                         "predicted_trains": bool(depth < limit),
                         "near_boundary": bool(near),
                         "trained": reached is not None,
+                        "diverged": diverged,
                         "last_train_acc": float(final.get("test_acc", math.nan)),
                     }
                 )
