@@ -131,7 +131,7 @@ def bench_1d(widths, n_segments, n_baseline, device, repeat) -> dict:
 
     def ours(dtype):
         def run():
-            return regions.count_1d_batch(model, ad, bd, dtype=dtype).n_regions
+            return regions.count_1d(model, ad, bd, batch=True, dtype=dtype).n_regions
 
         return run
 
@@ -155,7 +155,9 @@ def bench_1d(widths, n_segments, n_baseline, device, repeat) -> dict:
     mid = 0.5 * (p[:, 0] + p[:, 1])
     lo = torch.tensor([e[0] for e in ends], dtype=torch.float64)[:, None]
     hi = torch.tensor([e[1] for e in ends], dtype=torch.float64)[:, None]
-    check = regions.count_1d_batch(model, (mid + lo * d).to(device), (mid + hi * d).to(device))
+    check = regions.count_1d(
+        model, (mid + lo * d).to(device), (mid + hi * d).to(device), batch=True
+    )
     agree = int((check.n_regions.cpu() == torch.tensor(counts)).sum())
 
     base_rate = n_baseline / t_base

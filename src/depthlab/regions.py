@@ -1,34 +1,10 @@
 """Exact linear regions: ``depthlab.regions.count_1d``, ``count_2d``, ``distance_to_boundary``.
 
-Re-exports from :mod:`depthlab.probes.regions`; the bounds live in :mod:`depthlab.theory.regions`.
+The public face of :mod:`depthlab.probes.regions` (whose modules are private); ``__all__`` is the
+package's own. The bounds live in :mod:`depthlab.theory.regions`.
 """
 
-from depthlab.probes.regions import (
-    BoundaryDistance,
-    Plane,
-    RegionLimitError,
-    Regions1D,
-    Regions1DBatch,
-    Regions2D,
-    count_1d,
-    count_1d_batch,
-    count_2d,
-    distance_to_boundary,
-    pattern_hash,
-    segments_through,
-)
+from depthlab.probes import regions as _impl
+from depthlab.probes.regions import *  # noqa: F403  (the names of _impl.__all__)
 
-__all__ = [
-    "BoundaryDistance",
-    "Plane",
-    "RegionLimitError",
-    "Regions1D",
-    "Regions1DBatch",
-    "Regions2D",
-    "count_1d",
-    "count_1d_batch",
-    "count_2d",
-    "distance_to_boundary",
-    "pattern_hash",
-    "segments_through",
-]
+__all__ = list(_impl.__all__)

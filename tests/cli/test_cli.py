@@ -108,7 +108,7 @@ SLOW_PLUGIN = textwrap.dedent(
     from depthlab.config import ExperimentConfig
     from depthlab.core import Result
     from depthlab.experiments import register
-    from depthlab.runs.atomic import atomic_write_text
+    from depthlab.atomic import atomic_write_text
 
     class SlowConfig(ExperimentConfig):
         seconds: float = 60.0

@@ -4,10 +4,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from depthlab.atomic import atomic_write_text
 from depthlab.config import ConfigError, ExperimentConfig, parse_overrides
 from depthlab.core import Claim, Result, verdict_from
 from depthlab.runs import begin_run, load_result, read_status, save_result
-from depthlab.runs.atomic import atomic_write_text
 
 
 class Cfg(ExperimentConfig):

@@ -4,7 +4,8 @@ import torch
 
 from depthlab.init import init_weight_, initialize
 from depthlab.nets import mlp
-from depthlab.probes.doctor import diagnose, load_target
+from depthlab.nets.load import load_target
+from depthlab.probes.doctor import diagnose
 
 
 def _gen(seed=0):

@@ -13,20 +13,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from depthlab.experiments.init_signal import (
-    InitMeanConfig,
-    InitResidualConfig,
-    fm1_claim,
-    fm1_slope,
-    fm2_claims,
-    net_bootstrap,
-    origin_slope,
-    residual_claims,
-)
-from depthlab.experiments.init_trainability import (
-    TrainabilityConfig,
+from depthlab.experiments._init_claims import fm1_claim, fm1_slope, fm2_claims, residual_claims
+from depthlab.experiments._init_evidence import net_bootstrap, origin_slope
+from depthlab.experiments.init_residual import InitResidualConfig
+from depthlab.experiments.init_signal import InitMeanConfig
+from depthlab.experiments.init_trainability import TrainabilityConfig, trainability_claims
+from depthlab.experiments.init_trainable_depth import (
     TrainableDepthConfig,
-    trainability_claims,
     trainable_depth_claim,
 )
 from depthlab.theory import signal as th
@@ -259,7 +252,7 @@ def test_fit_surviving_drops_a_diverging_net_and_trains_the_rest_as_alone():
     import torch
 
     from depthlab.data.base import Dataset
-    from depthlab.experiments.init_trainability import fit_surviving
+    from depthlab.experiments._init_training import fit_surviving
     from depthlab.init import initialize
     from depthlab.nets import mlp
     from depthlab.train import TrainConfig

@@ -1,6 +1,6 @@
-"""The vectorised Sequential 1-D engine (depthlab.probes.regions_1d) against float64 references:
-the general tracer (pl.trace_segments with patterns, which restarts the model's own forward),
-dense sampling, and regioncam's 1-D counts."""
+"""The vectorised Sequential 1-D engine (depthlab.probes.regions._one_d_fast) against float64
+references: the general tracer (pl.trace_segments with patterns, which restarts the model's own
+forward), dense sampling, and regioncam's 1-D counts."""
 
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ from depthlab import pl, regions
 from depthlab.init import initialize
 from depthlab.nets import mlp, residual_mlp
 from depthlab.nets.activations import Abs
-from depthlab.probes import regions_1d
+from depthlab.probes.regions import _one_d_fast as regions_1d
 
 
 def _net(widths, seed, activation="relu"):

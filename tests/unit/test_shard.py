@@ -7,7 +7,7 @@ from functools import partial
 import numpy as np
 import pytest
 
-from depthlab.runs.shard import reassemble, run_sharded, split_rows
+from depthlab.parallel.shard import reassemble, run_sharded, split_rows
 
 
 def surface_rows(alphas: np.ndarray, betas: np.ndarray, start: int, stop: int) -> np.ndarray:

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
 from test_shard import surface_rows  # noqa: E402
 from toyenv import subprocess_env, toy_registered  # noqa: E402
 
-from depthlab.runs.shard import run_sharded  # noqa: E402
+from depthlab.parallel.shard import run_sharded  # noqa: E402
 from depthlab.runs.sweep import parse_spec, read_table, run_sweep  # noqa: E402
 
 

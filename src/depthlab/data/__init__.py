@@ -1,9 +1,9 @@
 """Data with no network needed: MNIST-1D, sklearn digits, synthetic targets; CIFAR-10 read from
 a downloaded copy (``$DEPTHLAB_DATA``); torchvision optional (downloads, MNIST)."""
 
-from depthlab.data.base import Dataset
+from depthlab.data.base import Dataset, cache_dir
 from depthlab.data.cifar import cifar10, cifar_root
-from depthlab.data.real import cache_dir, digits, mnist1d, torchvision_dataset
+from depthlab.data.real import digits, mnist1d, torchvision_dataset
 from depthlab.data.synthetic import (
     TreeFunction,
     function_1d,

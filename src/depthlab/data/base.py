@@ -1,8 +1,10 @@
-"""The dataset container every loader returns."""
+"""The dataset container every loader returns, and where loaders cache files."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -73,3 +75,12 @@ class Dataset:
             f"Dataset({self.meta.get('name', '?')}, train={tuple(self.x_train.shape)}, "
             f"test={tuple(self.x_test.shape)}, task={self.task})"
         )
+
+
+def cache_dir() -> Path:
+    """``$DEPTHLAB_CACHE``, else ``$XDG_CACHE_HOME/depthlab``, else ``~/.cache/depthlab``."""
+    root = os.environ.get("DEPTHLAB_CACHE")
+    if root:
+        return Path(root)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "depthlab"

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from depthlab.data.base import Dataset
+from depthlab.data.base import Dataset, cache_dir
 
 FOLDER = "cifar-10-batches-py"
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -83,8 +83,6 @@ def cifar_root(root: str | os.PathLike | None = None) -> Path:
     env = os.environ.get("DEPTHLAB_DATA")
     if env:
         return Path(env).expanduser()
-    from depthlab.data.real import cache_dir
-
     return cache_dir() / "torchvision"
 
 

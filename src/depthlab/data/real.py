@@ -9,23 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from depthlab.data.base import Dataset
-from depthlab.runs.atomic import atomic_write_bytes
-
-
-def cache_dir() -> Path:
-    """``$DEPTHLAB_CACHE``, else ``$XDG_CACHE_HOME/depthlab``, else ``~/.cache/depthlab``."""
-    root = os.environ.get("DEPTHLAB_CACHE")
-    if root:
-        return Path(root)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "depthlab"
+from depthlab.atomic import atomic_write_bytes
+from depthlab.data.base import Dataset, cache_dir
+from depthlab.data.cifar import cifar10
 
 
 def mnist1d(
@@ -96,9 +86,7 @@ def torchvision_dataset(name: str, root: str | None = None, download: bool = Tru
     allowed = ("cifar10", "mnist")
     if name not in allowed:
         raise ValueError(f"unknown torchvision dataset {name!r}; allowed: {', '.join(allowed)}")
-    if name == "cifar10":
-        from depthlab.data.cifar import cifar10
-
+    if name == "cifar10":  # the same loader as ``data.load("cifar10")``
         return cifar10(root=root, download=download)
     try:
         import torchvision  # noqa: F401
@@ -110,10 +98,9 @@ def torchvision_dataset(name: str, root: str | None = None, download: bool = Tru
             "or use dataset=mnist1d / digits, which need no download."
         ) from None
     root = root or str(cache_dir() / "torchvision")
-    cls = datasets.CIFAR10 if name == "cifar10" else datasets.MNIST
     try:
-        train = cls(root, train=True, download=download)
-        test = cls(root, train=False, download=download)
+        train = datasets.MNIST(root, train=True, download=download)
+        test = datasets.MNIST(root, train=False, download=download)
     except Exception as exc:
         raise RuntimeError(
             f"could not load {name} under {root} ({exc}); it needs a network the first time"

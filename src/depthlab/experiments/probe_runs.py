@@ -61,13 +61,12 @@ class SignalMomentsProbe:
     Config = SignalMomentsConfig
 
     def run(self, config: SignalMomentsConfig, ctx: RunContext) -> Result:
-        from depthlab.signal import moments
+        from depthlab.signal import mlp_family, moments
 
         m = moments(
-            config.widths,
+            mlp_family(config.widths, activation=config.activation),
             config.n_inits,
             scheme=config.scheme,
-            activation=config.activation,
             jacobian=config.jacobian,
             seed=ctx.seed,
             device=ctx.device,
@@ -95,7 +94,7 @@ class Regions1DConfig(ExperimentConfig):
 
 @register
 class Regions1DProbe:
-    """``depthlab.regions.count_1d_batch`` on random segments through a He-initialized MLP."""
+    """``depthlab.regions.count_1d`` on a batch of random segments through a He-initialized MLP."""
 
     name = "probe.regions-1d"
     title = "Probe: exact linear regions per unit length along random segments"
@@ -107,7 +106,7 @@ class Regions1DProbe:
     def run(self, config: Regions1DConfig, ctx: RunContext) -> Result:
         from depthlab.init import initialize
         from depthlab.nets import mlp
-        from depthlab.regions import count_1d_batch
+        from depthlab.regions import count_1d
 
         net = mlp(config.widths, activation=config.activation).to(ctx.device, torch.float64)
         initialize(net, "he_normal", generator=ctx.generator(1), sigma_b2=config.bias_std**2)
@@ -115,7 +114,7 @@ class Regions1DProbe:
         shape = (config.n_segments, config.widths[0])
         starts = config.radius * torch.randn(shape, generator=g, dtype=torch.float64)
         ends = config.radius * torch.randn(shape, generator=g, dtype=torch.float64)
-        res = count_1d_batch(net, starts.to(ctx.device), ends.to(ctx.device))
+        res = count_1d(net, starts.to(ctx.device), ends.to(ctx.device), batch=True)
         frame = res.to_frame()
         n_hidden = sum(config.widths[1:-1])
         metrics = {

@@ -2,7 +2,14 @@
 
 from depthlab.nets.activations import ACTIVATIONS, activation_fn, activation_module
 from depthlab.nets.constructions import sawtooth, sawtooth_fn
+from depthlab.nets.load import ZOO, load_target
 from depthlab.nets.mlp import MLP, ResidualBlock, ResidualMLP, mlp, parse_widths, residual_mlp
+from depthlab.nets.multiplication import (
+    ProductTree,
+    multiplication_gate,
+    product_tree,
+    squaring_gate,
+)
 from depthlab.nets.resnet import (
     CNN1D,
     BasicBlock,
@@ -15,6 +22,7 @@ from depthlab.nets.resnet import (
     resnet110,
     resnet_cifar,
 )
+from depthlab.nets.tree import TreeNet, tree_net
 
 
 def count_params(model) -> int:
@@ -26,17 +34,23 @@ __all__ = [
     "ACTIVATIONS",
     "CNN1D",
     "MLP",
+    "ZOO",
     "BasicBlock",
     "CifarResNet",
+    "ProductTree",
     "ResNet1D",
     "ResidualBlock",
     "ResidualMLP",
+    "TreeNet",
     "activation_fn",
     "activation_module",
     "cnn1d",
     "count_params",
+    "load_target",
     "mlp",
+    "multiplication_gate",
     "parse_widths",
+    "product_tree",
     "residual_mlp",
     "resnet1d",
     "resnet20",
@@ -45,17 +59,6 @@ __all__ = [
     "resnet_cifar",
     "sawtooth",
     "sawtooth_fn",
+    "squaring_gate",
+    "tree_net",
 ]
-
-from depthlab.nets.multiplication import (  # noqa: E402
-    ProductTree,
-    multiplication_gate,
-    product_tree,
-    squaring_gate,
-)
-
-__all__ += ["ProductTree", "multiplication_gate", "product_tree", "squaring_gate"]
-
-from depthlab.nets.tree import TreeNet, tree_net  # noqa: E402
-
-__all__ += ["TreeNet", "tree_net"]

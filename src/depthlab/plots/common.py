@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from depthlab.runs.atomic import atomic_write_bytes, atomic_write_text
+from depthlab.atomic import atomic_write_bytes, atomic_write_text
 
 VERDICT_COLORS = {"holds": "#2e7d32", "fails": "#c62828", "inconclusive": "#ef6c00"}
 

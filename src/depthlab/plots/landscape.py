@@ -109,7 +109,7 @@ def save_figure_no_tight(fig, run_dir: str | Path, name: str, dpi: int = 110) ->
 
     import matplotlib.pyplot as plt
 
-    from depthlab.runs.atomic import atomic_write_bytes
+    from depthlab.atomic import atomic_write_bytes
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)

@@ -28,8 +28,8 @@ import yaml
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
 
+from depthlab.atomic import atomic_write_text
 from depthlab.experiments.base import SECTIONS
-from depthlab.runs.atomic import atomic_write_text
 from depthlab.runs.store import load_result, read_status
 
 IMAGE_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg"}

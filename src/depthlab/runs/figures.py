@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from depthlab.runs.atomic import atomic_write_json
+from depthlab.atomic import atomic_write_json
 from depthlab.runs.store import load_result, read_status
 
 log = logging.getLogger("depthlab")

@@ -1,6 +1,6 @@
 """Fast exact 1-D region counting for ``nn.Sequential`` piecewise-linear networks.
 
-This is the engine behind :func:`depthlab.regions.count_1d_batch` when the model qualifies (an
+This is the engine behind :func:`depthlab.regions.count_1d` on a batch when the model qualifies (an
 ``nn.Sequential``, possibly nested, of affine layers and elementwise piecewise-linear
 nonlinearities; see :func:`plan`). It gives the same pieces and breakpoints as the general engine
 :func:`depthlab.pl.trace_segments`, with far less work per point.
@@ -110,8 +110,6 @@ def plan(prep: pl.Prepared) -> tuple[list[Block], tuple[int, ...]] | None:
     leaves = pl.flat_sequential(prep.net)
     if leaves is None:
         return None
-    if any(isinstance(m, pl.POOL_LAYERS) for _, m in leaves):
-        return None
     blocks: list[Block] = []
     shape = prep.input_shape
     act: nn.Module | None = None
@@ -130,11 +128,12 @@ def plan(prep: pl.Prepared) -> tuple[list[Block], tuple[int, ...]] | None:
         return True
 
     for _, mod in leaves:
-        if isinstance(mod, pl.THRESHOLD_LAYERS):
+        rule = pl.find_rule(mod)
+        if rule is not None and rule.kind == "elementwise":
             if not close():
                 return None
             act, run = mod, []
-        elif isinstance(mod, pl.AFFINE_LAYERS):
+        elif rule is not None and rule.kind == "affine":
             run.append(mod)
         else:
             return None
@@ -145,13 +144,7 @@ def plan(prep: pl.Prepared) -> tuple[list[Block], tuple[int, ...]] | None:
 
 def _act_(act: nn.Module, h: torch.Tensor) -> torch.Tensor:
     """``act(h)``, in place where torch has an in-place form (``h`` is a scratch buffer)."""
-    if type(act) is nn.ReLU:
-        return torch.relu_(h)
-    if type(act) is nn.LeakyReLU:
-        return F.leaky_relu_(h, act.negative_slope)
-    if type(act) is nn.Hardtanh or type(act) is nn.ReLU6:
-        return F.hardtanh_(h, act.min_val, act.max_val)
-    return act(h)
+    return pl.layer_rule(act).apply_(act, h)  # type: ignore[misc]
 
 
 def _apply_(block: Block, h: torch.Tensor) -> torch.Tensor:
