@@ -20,6 +20,8 @@ from depthlab.experiments import registry
 
 # (experiment, field) -> the generated kinds of value that are valid there, and why.
 ALLOWED: dict[tuple[str, str], set[str]] = {
+    ("init-trainability", "momentum"): {"zero"},  # plain SGD without momentum is a valid run
+    ("init-trainable-depth", "sigma_b2"): {"zero"},  # nets without biases are a valid design
     # 0 Adam steps: the least-squares readout alone (the fine-tuning only ever keeps a better fit)
     ("universal-approximation", "finetune_steps"): {"zero"},
     ("sawtooth-depth-separation", "finetune_steps"): {"zero"},
@@ -35,17 +37,12 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
 PENDING: set[str] = {
     "curve-length-depth",
     "curve-length-width",
-    "init-mean",
-    "init-residual",
-    "init-trainability",
-    "init-variance",
     "landscape-1d-interpolation",
     "landscape-skip",
     "mimic",
     "multiplication",
     "phase-diagram",
     "relu-he-length",
-    "resnet-degradation",
     "transitions-vs-length",
 }
 

@@ -23,7 +23,7 @@ def test_tiny_overrides_win_over_quick_and_user_overrides_win_over_both():
     assert config_cls.quick().blocks == [1, 6]
     assert config_cls.tiny().blocks == [1, 2]
     assert config_cls.tiny().lr == config_cls().lr  # a field neither overrides keeps its default
-    assert config_cls.build({"blocks": [3]}, tiny=True).blocks == [3]
+    assert config_cls.build({"blocks": [1, 3]}, tiny=True).blocks == [1, 3]
 
 
 def test_pending_tables_name_registered_experiments_and_break_the_id_scheme():

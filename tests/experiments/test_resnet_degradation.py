@@ -1,5 +1,6 @@
 import math
 
+import pytest
 import torch
 
 from depthlab.experiments.resnet_degradation import _grad_ratio
@@ -28,7 +29,15 @@ def test_grad_ratio_is_the_norm_ratio_and_leaves_the_net_alone():
 def test_degradation_experiment_tiny_run(tmp_path):
     res = run_experiment(
         "resnet-degradation",
-        {"blocks": [1, 2], "channels": 4, "epochs": 1, "n_train": 64, "n_test": 32},
+        {
+            "blocks": [1, 2],
+            "ref_blocks": 1,
+            "seeds": 2,
+            "channels": 4,
+            "epochs": 1,
+            "n_train": 64,
+            "n_test": 32,
+        },
         out_dir=tmp_path,
     )
     t = res.tables["nets"]
@@ -41,3 +50,48 @@ def test_degradation_experiment_tiny_run(tmp_path):
         "he-2016.shortcuts-win-at-depth",
     ]
     assert (tmp_path / res.figures["degradation"]).stat().st_size > 0
+
+
+def _table(plain_ref, plain_deep, res_ref, res_deep, seeds=3, spread=0.03):
+    """A per-net table with mean final training losses per (skip, blocks) and small seed noise."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for skip, blocks, mu in (
+        (False, 4, plain_ref),
+        (False, 16, plain_deep),
+        (True, 4, res_ref),
+        (True, 16, res_deep),
+    ):
+        for s in range(seeds):
+            loss = mu * float(np.exp(rng.normal(0, spread)))
+            rows.append({"blocks": blocks, "skip": skip, "seed": s, "train_loss": loss})
+    return pd.DataFrame(rows)
+
+
+def _claims(table):
+    from depthlab.experiments.resnet_degradation import DegradationConfig, degradation_claims
+
+    return {c.id: c for c in degradation_claims(table, DegradationConfig())}
+
+
+def test_degradation_claims_hold_when_plain_nets_degrade_and_shortcuts_fix_it():
+    claims = _claims(_table(plain_ref=0.5, plain_deep=1.5, res_ref=0.5, res_deep=0.3))
+    assert {c.verdict for c in claims.values()} == {"holds"}
+    c = claims["he-2016.plain-degrades"]
+    assert c.kind == "empirical" and c.n == 3 and c.unit == "seeds"
+    assert c.estimate == pytest.approx(3.0, rel=0.1) and c.region.lo == 1.1
+
+
+def test_degradation_claims_fail_when_depth_does_not_hurt_plain_nets_and_hurts_residual_ones():
+    claims = _claims(_table(plain_ref=0.5, plain_deep=0.5, res_ref=0.3, res_deep=0.6))
+    assert claims["he-2016.plain-degrades"].verdict == "fails"
+    assert claims["he-2016.residual-no-degradation"].verdict == "fails"
+    assert claims["he-2016.shortcuts-win-at-depth"].verdict == "fails"
+
+
+def test_a_single_seed_cannot_decide():
+    claims = _claims(_table(0.5, 1.5, 0.5, 0.3, seeds=1))
+    assert {c.verdict for c in claims.values()} == {"inconclusive"}

@@ -22,10 +22,18 @@ TINY = {
         "families": ["constant", "hourglass"],
         "n_inits": 500,
     },
-    "init-residual": {"width": 16, "blocks": 6, "n_inits": 300},
+    "init-residual": {"width": 16, "blocks": [4, 8], "n_inits": 300},
+    "init-trainable-depth": {
+        "depths": [2, 4],
+        "width": 8,
+        "seeds": 2,
+        "max_epochs": 1,
+        "n_train": 128,
+    },
     "init-trainability": {
-        "depths": [1, 3],
-        "widths": [8, 16],
+        "depths": [2, 4],
+        "narrow_width": 2,
+        "seeds": 2,
         "max_epochs": 1,
         "n_train": 300,
         "n_test": 100,
@@ -36,7 +44,13 @@ TINY = {
 
 def test_init_section_is_registered_in_order():
     names = [n for n, e in registry().items() if e.section == "init"]
-    assert names == ["init-mean", "init-variance", "init-trainability", "init-residual"]
+    assert names == [
+        "init-mean",
+        "init-variance",
+        "init-trainability",
+        "init-trainable-depth",
+        "init-residual",
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(TINY))
@@ -60,3 +74,24 @@ def _check_init_mean_predictions(res):
     assert s["torch_trunc_normal"] == pytest.approx(0.0, abs=1e-5)
     tn = res.tables["torch_trunc_normal"].set_index("fan_in")["variance_kept"]
     assert tn[2] == pytest.approx(0.7737, abs=1e-4) and tn[1000] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "init-mean",
+        "init-variance",
+        "init-residual",
+        "init-trainability",
+        "init-trainable-depth",
+        "resnet-degradation",
+    ],
+)
+def test_paper_scale_config_is_valid_and_larger_than_default(name):
+    cls = registry()[name].Config
+    paper, default = cls.paper(), cls()
+    assert paper != default
+    # the paper scale is never smaller in its main size than the default
+    for key in ("n_inits", "seeds", "max_epochs", "epochs", "width", "n_train"):
+        if key in cls._paper_overrides:
+            assert getattr(paper, key) >= getattr(default, key), key
