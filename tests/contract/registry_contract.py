@@ -39,9 +39,6 @@ PENDING_RENAMES: frozenset[str] = frozenset(
     {
         "slide17.shallow-length-at-most-linear",
         "slide17.deep-length-exponential",
-        "hanin-rolnick-2019a.thm1.density-linear-in-N",
-        "hanin-rolnick-2019a.thm3.distance-one-over-N",
-        "hanin-rolnick-2019b.regions-per-area-N-squared",
     }
 )
 
