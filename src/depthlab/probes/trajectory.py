@@ -46,6 +46,8 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from torch import nn
 
+from depthlab.probes._guard import guard_probe, raise_if_nonfinite
+
 # --------------------------------------------------------------------------- curves
 
 
@@ -413,6 +415,7 @@ def _is_pl(model: nn.Module, example: torch.Tensor) -> bool:
     return True
 
 
+@guard_probe(name="trajectory.length")
 def length(
     model: nn.Module,
     curve: Curve | Sequence[Curve],
@@ -429,8 +432,11 @@ def length(
 
     Parameters
     ----------
-    model : any ``nn.Module`` taking ``(B, *curve.shape)``; never modified (hooks are removed in
-        ``finally``; the exact engine works on a float64 copy).
+    model : any ``nn.Module`` taking ``(B, *curve.shape)``; never modified, and its own hooks
+        never fire (see :mod:`depthlab.probes._guard`): modes, buffers (train-mode BatchNorm
+        statistics), ``.grad`` and ``requires_grad`` come back exactly. A parameter or buffer
+        holding NaN/Inf raises :class:`~depthlab.numerics.NonFiniteError` naming its layer, and
+        so does a length that goes non-finite (naming the first layer whose output does).
     curve : a :class:`Curve` or a list of curves of one input shape (batched together).
     layers : module names from ``model.named_modules()``, ``"input"`` or ``"output"``; default:
         every Linear/Conv output (the pre-activations ``h^l``) in execution order. ``"input"`` is
@@ -479,13 +485,23 @@ def length(
         if method == "exact" or _is_pl(model, example):
             if curvature:
                 raise ValueError("curvature is not defined for piecewise-linear images")
-            return _exact(model, curves, names)
+            return _checked(model, curves, _exact(model, curves, names), dtype, device)
     if curvature and dtype != torch.float64:
         # a central difference of velocities needs float64; measure a float64 copy instead
         import copy
 
         model, dtype = copy.deepcopy(model).to(torch.float64), torch.float64
-    return _adaptive(model, curves, names, tol, n0, max_points, curvature, dtype, device, chunk)
+    res = _adaptive(model, curves, names, tol, n0, max_points, curvature, dtype, device, chunk)
+    return _checked(model, curves, res, dtype, device)
+
+
+def _checked(model, curves, res: TrajectoryResult, dtype, device) -> TrajectoryResult:
+    """``res``, unless a length or curvature is NaN/Inf: then name the layer that made it."""
+    t = (torch.arange(64, dtype=torch.float64) + 0.5) / 64
+    x = torch.cat([c.points(t) for c in curves]).to(device=device, dtype=dtype)
+    raise_if_nonfinite(model, x, res.lengths, "trajectory.length: a curve length")
+    raise_if_nonfinite(model, x, res.curvature, "trajectory.length: a curvature")
+    return res
 
 
 # --------------------------------------------------------------------------- many MLPs at once
