@@ -334,9 +334,21 @@ def _speeds(
                 vv = (v0 * v0).sum(-1)
                 aa = (a * a).sum(-1)
                 va = (v0 * a).sum(-1)
-                k = (vv * aa - va**2).clamp_min(0).sqrt() / vv.clamp_min(1e-300) ** 1.5
+                k = _kappa(vv, aa, va)
                 kappa[:, li, start : start + m] = k.cpu().numpy()
     return speed, kappa
+
+
+def _kappa(vv: torch.Tensor, aa: torch.Tensor, va: torch.Tensor) -> torch.Tensor:
+    """``sqrt(|v|^2 |a|^2 - (v·a)^2) / |v|^3``, 0 where the curve stands still (``v = 0``).
+
+    Divided by ``|v|`` three times, so that no ``|v|^3`` underflows to 0 (0/0 was NaN for a
+    layer whose image of the curve does not move, e.g. behind a dead ReLU).
+    """
+    s = vv.sqrt()
+    safe = torch.where(s > 0, s, torch.ones_like(s))
+    k = (vv * aa - va**2).clamp_min(0).sqrt() / safe / safe / safe
+    return torch.where(s > 0, k, torch.zeros_like(k))
 
 
 def _adaptive(
@@ -558,7 +570,7 @@ def mlp_lengths(
         if a is None:
             return s.mean(-1), None
         vv, aa, va = (v * v).sum(-1), (a * a).sum(-1), (v * a).sum(-1)
-        kap = (vv * aa - va**2).clamp_min(0).sqrt() / vv.clamp_min(1e-300) ** 1.5
+        kap = _kappa(vv, aa, va)
         return s.mean(-1), (kap * s).sum(-1) / s.sum(-1).clamp_min(1e-300)
 
     lens, curv = [], []
