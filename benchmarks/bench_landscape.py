@@ -1,6 +1,6 @@
 """Benchmark: loss-surface points per second, fast path vs the reference loop, same process.
 
-Baseline: :func:`depthlab.probes.landscape_reference.reference_surface` in fp32 (weights copied
+Baseline: :func:`depthlab.landscape.reference_surface` in fp32 (weights copied
 into the model at each grid point, a DataLoader of batches of 128, one point at a time), which is
 how Li et al.'s reference code evaluates a surface. Ours: :func:`depthlab.landscape.surface`.
 
@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from depthlab import landscape
-from depthlab.probes.landscape_reference import reference_surface
+from depthlab.landscape import reference_surface
 
 CE = F.cross_entropy
 

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from depthlab.init import initialize
-from depthlab.signal import moments
+from depthlab.signal import mlp_family, moments
 
 
 def naive(n_inits: int, depth: int, width: int, device, gen) -> torch.Tensor:
@@ -52,7 +52,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args()
     dev = torch.device(args.device)
-    widths = [args.width] * (args.depth + 1)
+    family = mlp_family([args.width] * (args.depth + 1))
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
     gen = torch.Generator(device=dev).manual_seed(0)
@@ -65,20 +65,20 @@ def main() -> None:
     t_naive = t_naive_run / args.naive_inits * args.inits
 
     kw = dict(jacobian=False, dtype=torch.float32, device=dev)
-    moments(widths, 100, seed=1, **kw)  # warm-up
+    moments(family, 100, seed=1, **kw)  # warm-up
     sync()
     t = time.perf_counter()
-    r = moments(widths, args.inits, seed=1, **kw)
+    r = moments(family, args.inits, seed=1, **kw)
     sync()
     t_ours = time.perf_counter() - t
 
     t = time.perf_counter()
-    rw = moments(widths, args.weights_inits, seed=2, engine="weights", **kw)
+    rw = moments(family, args.weights_inits, seed=2, engine="weights", **kw)
     sync()
     t_weights = (time.perf_counter() - t) / args.weights_inits * args.inits
 
     t = time.perf_counter()
-    moments(widths, args.inits, seed=3, jacobian=True, dtype=torch.float32, device=dev)
+    moments(family, args.inits, seed=3, jacobian=True, dtype=torch.float32, device=dev)
     sync()
     t_ours_jac = time.perf_counter() - t
 

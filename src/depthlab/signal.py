@@ -1,19 +1,9 @@
-"""Public name for the signal-propagation probe: ``depthlab.signal.moments`` (see probes/signal.py)."""
+"""Signal propagation over initializations: ``depthlab.signal.moments`` and ``mlp_family``.
 
-from depthlab.probes.signal import (
-    ENGINES,
-    GAUSSIAN_SCHEMES,
-    SignalMoments,
-    draw_weights,
-    model_moments,
-    moments,
-)
+The public face of :mod:`depthlab.probes.signal` (its ``__all__``, not a copy of it).
+"""
 
-__all__ = [
-    "ENGINES",
-    "GAUSSIAN_SCHEMES",
-    "SignalMoments",
-    "draw_weights",
-    "model_moments",
-    "moments",
-]
+from depthlab.probes import signal as _impl
+from depthlab.probes.signal import *  # noqa: F403
+
+__all__ = list(_impl.__all__)

@@ -32,8 +32,9 @@ CLAIM_ID = re.compile(
     r"^(?:[a-z]+(?:-[a-z]+)*-\d{4}[a-z]?|lecture-s\d{2})(?:\.[a-z0-9]+(?:-[a-z0-9]+)*)+$"
 )
 
-# Ids that break the scheme in modules another branch of issue 12 renames (curvature.py's
-# "slide17.*", regions_hanin_rolnick.py's capital N). Empty this set once those renames are merged.
+# Ids that break the scheme in modules another branch of issue 12 renames (curvature_length.py's
+# "slide17.*", regions_density.py's and regions_2d.py's capital N). Empty this set once those
+# renames are merged.
 PENDING_RENAMES: frozenset[str] = frozenset(
     {
         "slide17.shallow-length-at-most-linear",
@@ -46,21 +47,7 @@ PENDING_RENAMES: frozenset[str] = frozenset(
 
 # Tiny overrides for experiments whose modules another branch owns, applied on top of their
 # ``Config.tiny_overrides()``. Move each into its Config's ``_tiny_overrides`` and delete it here.
-PENDING_TINY: dict[str, dict[str, Any]] = {
-    "curve-length-depth": {"width": 64, "depth": 4, "n_points": 32},
-    "phase-diagram": {"sigma_w2": [0.5, 3.0], "sigma_b2": [0.05], "width": 32, "depth": 3},
-    "mimic": {
-        "n_train": 200,
-        "n_test": 100,
-        "teacher_channels": 4,
-        "teacher_epochs": 2,
-        "student_epochs": 1,
-        "shallow_width": 16,
-        "extra_inputs": 50,
-    },
-    "multiplication": {"ns": [2, 3], "steps": 20},
-    "regions-2d": {"total_units": 12, "sweep_units": [6, 12], "sweep_depths": [1], "grid": 12},
-}
+PENDING_TINY: dict[str, dict[str, Any]] = {}
 
 
 def shard(index: int) -> list[str]:

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from depthlab import landscape
+from depthlab.landscape import reference_surface
 from depthlab.nets import resnet1d
-from depthlab.probes.landscape_reference import reference_surface
 
 CE = F.cross_entropy
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from depthlab.signal import draw_weights, moments
+from depthlab.signal import draw_weights, mlp_family, model_moments, moments
 
 
 def _reference(widths, weights, x0, jac_inputs):
@@ -104,3 +104,56 @@ def test_bad_arguments_are_named():
         moments([3, 4], 10, etas=[1.0])
     with pytest.raises(ValueError, match="example input x"):
         moments(lambda: nn.Linear(2, 2), 10)
+
+
+def test_a_family_gives_the_numbers_of_the_deprecated_width_list():
+    fam = mlp_family([6, 9, 7], activation="tanh")
+    new = moments(fam, 40, seed=4, scheme="he_uniform")
+    with pytest.warns(DeprecationWarning, match=r"moments\(widths, \.\.\.\) is deprecated"):
+        old = moments([6, 9, 7], 40, seed=4, scheme="he_uniform", activation="tanh")
+    assert torch.equal(new.m, old.m) and torch.equal(new.jac4, old.jac4)
+    assert new.widths == (6, 9, 7) and new.activation == "tanh" and new.engine == "weights"
+    res = moments(mlp_family([5] * 4, etas=[0.5, 0.5, 0.5]), 30, seed=1, jacobian=False)
+    with pytest.warns(DeprecationWarning):
+        old = moments([5] * 4, 30, etas=[0.5, 0.5, 0.5], seed=1, jacobian=False)
+    assert torch.equal(res.m, old.m) and res.etas == (0.5, 0.5, 0.5)
+    with pytest.warns(DeprecationWarning):
+        again = moments(range(5, 8), 10, seed=2)  # any sequence of widths, as before
+    assert again.widths == (5, 6, 7)
+    assert res.layer_names == ("input", "block1", "block2", "block3")
+
+
+def test_model_moments_is_a_deprecated_alias_of_moments_on_a_module():
+    factory = lambda: nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2)).double()  # noqa: E731
+    x = torch.randn(3, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    new = moments(factory, 5, x=x, seed=2)
+    with pytest.warns(DeprecationWarning, match="model_moments is deprecated"):
+        old = model_moments(factory, x, 5, seed=2)
+    assert torch.equal(new.m, old.m) and torch.equal(new.jac2, old.jac2)
+    assert new.engine == "module-loop" and new.m.shape == (5, 3)
+
+
+def test_mlp_family_builds_seeded_nets_and_names_bad_arguments():
+    fam = mlp_family([4, 6, 3])
+    state = torch.random.get_rng_state()
+    a, b = fam(), fam()
+    assert torch.equal(torch.random.get_rng_state(), state)  # the global stream is untouched
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    assert [tuple(p.shape) for p in a.parameters()] == [(6, 4), (3, 6)]  # no biases
+    c = fam(generator=torch.Generator().manual_seed(1))
+    assert not torch.equal(next(a.parameters()), next(c.parameters()))
+    res = mlp_family([5] * 3, etas=[1.0, 0.5])()
+    assert res(torch.ones(2, 5)).shape == (2, 5)
+    assert res.second[0].weight.var().item() < res.first[0].weight.var().item()
+    with pytest.raises(ValueError, match="widths must be"):
+        mlp_family([4])
+    with pytest.raises(ValueError, match="unknown activation 'nope'"):
+        mlp_family([4, 4], activation="nope")
+    with pytest.raises(ValueError, match="constant width"):
+        mlp_family([3, 4], etas=[1.0])
+    with pytest.raises(ValueError, match="pass mlp_family"):
+        moments(fam, 10, etas=[1.0, 1.0])
+    with pytest.raises(ValueError, match="no biases"):
+        moments(fam, 10, sigma_b2=0.1)
+    with pytest.raises(TypeError, match=r"model must be an nn\.Module"):
+        moments("mlp", 10)

@@ -1,7 +1,8 @@
 """Synthetic regression targets, generated from a seed.
 
 - 1-D functions on an interval: a fixed sum of sinusoids, and Telgarsky's sawtooth;
-- products of n inputs drawn from U[low, high] (Rolnick & Tegmark 2018);
+- products of n inputs drawn from U[low, high] (Rolnick & Tegmark 2018), plainly or by importance
+  sampling (:func:`product_is_data`, scored with :func:`weighted_mse`);
 - binary-tree compositional functions of n = 2^m inputs (Poggio et al. 2017).
 """
 
@@ -85,6 +86,51 @@ def product(
             "high": high,
         },
     )
+
+
+def product_is_data(
+    n: int,
+    n_train: int,
+    n_test: int,
+    seed: int,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> Dataset:
+    """Points for learning ``y = x_1 ⋯ x_n``, ``x ~ U[0, 2]^n``, by importance sampling.
+
+    Half of each split is drawn from ``U[0, 2]^n`` and half from ``t(x) ∝ y² p(x)``
+    (``x_i = 2 u^{1/3}``); a point's weight is ``p/q = 1 / (½ + ½ y²/E[y²])`` with
+    ``E[y²] = (4/3)^n``. Inputs are shifted to ``[-1, 1]``; targets are ``(N, 2)``:
+    ``y' = (y − 1) / s`` with ``s² = E_q[(y − 1)²]`` (exact), and the weight times
+    ``s² / Var(y)``, so that ``mean(weight · (f' − y')²)`` estimates the relative MSE
+    ``E_p[(f − y)²] / Var(y)`` of ``f = 1 + s f'`` without bias (see :func:`weighted_mse`).
+    """
+    g = torch.Generator().manual_seed(seed)
+    total = n_train + n_test
+    u = torch.rand(total, n, generator=g, dtype=torch.float64)
+    tilted = torch.arange(total) % 2 == 1  # alternate: half of each split from each part
+    x = torch.where(tilted.unsqueeze(1), 2 * u ** (1 / 3), 2 * u)
+    y = x.prod(dim=1)
+    m2 = (4 / 3) ** n  # E_p[y^2]
+    var_p = m2 - 1
+    # E_t[y] = E_p[y^3]/E_p[y^2] = 1.5^n, E_t[y^2] = E_p[y^4]/E_p[y^2] = 2.4^n
+    s2 = 0.5 * var_p + 0.5 * (2.4**n - 2 * 1.5**n + 1)
+    w = 1 / (0.5 + 0.5 * y**2 / m2)
+    tgt = torch.stack([(y - 1) / math.sqrt(s2), w * s2 / var_p], dim=1)
+    x = x - 1
+    return Dataset(
+        x[:n_train],
+        tgt[:n_train],
+        x[n_train:],
+        tgt[n_train:],
+        "regression",
+        {"name": f"product-{n}-is", "seed": seed, "n_inputs": n, "y_scale": math.sqrt(s2)},
+    ).to(device, dtype)
+
+
+def weighted_mse(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``mean(target[:, 1] · (out[:, 0] − target[:, 0])²)``: the relative MSE estimate."""
+    return (target[:, 1] * (out[:, 0] - target[:, 0]) ** 2).mean()
 
 
 class TreeFunction:

@@ -29,7 +29,7 @@ from depthlab.context import RunContext
 from depthlab.core import Claim, Result, verdict_from
 from depthlab.experiments.base import register
 from depthlab.init import _trunc_var_factor
-from depthlab.signal import moments
+from depthlab.signal import mlp_family, moments
 from depthlab.theory import signal as th
 
 HR = "Hanin & Rolnick 2018, Thm 1; lecture slides 18 and 24"
@@ -99,7 +99,7 @@ class InitMean:
             gaussian = scheme in th.GAUSSIAN_SCHEMES
             k = config.n_inits_gaussian if gaussian else config.n_inits
             r = moments(
-                widths,
+                mlp_family(widths),
                 k,
                 scheme=scheme,
                 jacobian=False,
@@ -264,7 +264,7 @@ class InitVariance:
             hidden = profile(fam, config.depth, b, rng)
             widths = [config.n0, *hidden]
             r = moments(
-                widths,
+                mlp_family(widths),
                 config.n_inits,
                 jac_inputs=config.jac_inputs,
                 seed=ctx.seed * 1000 + i,
@@ -413,9 +413,8 @@ class InitResidual:
         rows, claims = [], []
         for i, (label, slug, etas) in enumerate(ctx.progress.track(schedules, "etas")):
             r = moments(
-                [config.width] * (L + 1),
+                mlp_family([config.width] * (L + 1), etas=etas),
                 config.n_inits,
-                etas=etas,
                 jacobian=False,
                 seed=ctx.seed * 1000 + i,
                 dtype=ctx.dtype,

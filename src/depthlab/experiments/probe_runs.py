@@ -61,13 +61,12 @@ class SignalMomentsProbe:
     Config = SignalMomentsConfig
 
     def run(self, config: SignalMomentsConfig, ctx: RunContext) -> Result:
-        from depthlab.signal import moments
+        from depthlab.signal import mlp_family, moments
 
         m = moments(
-            config.widths,
+            mlp_family(config.widths, activation=config.activation),
             config.n_inits,
             scheme=config.scheme,
-            activation=config.activation,
             jacobian=config.jacobian,
             seed=ctx.seed,
             device=ctx.device,

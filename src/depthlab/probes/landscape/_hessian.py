@@ -28,17 +28,28 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from depthlab.probes.landscape import (
+from depthlab.probes.landscape._shared import (
     Data,
     Direction,
     Grid,
     LossFn,
-    _as_directions,
-    _as_grid,
-    _data_xy,
-    _params,
+    as_directions,
+    as_grid,
+    data_xy,
+    params_of,
 )
 from depthlab.progress import QUIET, Progress
+
+__all__ = [
+    "HVP",
+    "CurvatureMap",
+    "HessianSpectrum",
+    "HessianTrace",
+    "curvature_map",
+    "eigenvalues",
+    "lanczos",
+    "trace",
+]
 
 
 class HVP:
@@ -67,13 +78,13 @@ class HVP:
         self.tmpl = copy.deepcopy(model).train(not eval_mode)
         for p in self.tmpl.parameters():
             p.requires_grad_(False)
-        base = params if params is not None else _params(model)
-        self.names = list(_params(model))
+        base = params if params is not None else params_of(model)
+        self.names = list(params_of(model))
         self.theta = {n: base[n].detach() for n in self.names}
         ref = self.theta[self.names[0]]
         self.device, self.dtype = ref.device, ref.dtype
         self.buffers = {n: b.detach().clone() for n, b in self.tmpl.named_buffers()}
-        x, y = _data_xy(data)
+        x, y = data_xy(data)
         self.x = (x.to(self.dtype) if x.is_floating_point() else x).to(self.device)
         self.y = y.to(self.device)
         self.loss_fn, self.batch = loss_fn, batch_size
@@ -331,11 +342,11 @@ def curvature_map(
 
     Cost: ``iters`` HVPs over ``data`` per grid point; keep the grid coarse (e.g. 5 x 5).
     """
-    dirs = _as_directions(directions)
-    grid = _as_grid(grid)
+    dirs = as_directions(directions)
+    grid = as_grid(grid)
     if grid.ndim != len(dirs):
         raise ValueError(f"a {grid.ndim}-D grid needs {grid.ndim} direction(s), got {len(dirs)}")
-    base = _params(model)
+    base = params_of(model)
     ds = [d.to(next(iter(base.values())).device).tensors for d in dirs]
     lmax, lmin = [], []
     for a, b in progress.track(grid.points().tolist(), "curvature map"):

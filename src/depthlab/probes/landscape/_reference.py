@@ -16,7 +16,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from depthlab.probes.landscape import Direction, Grid, LossFn
+from depthlab.probes.landscape._shared import Direction, Grid, LossFn
+
+__all__ = ["reference_surface"]
 
 
 def reference_surface(

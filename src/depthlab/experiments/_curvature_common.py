@@ -1,0 +1,76 @@
+"""Shared pieces of the curvature experiments (lecture slide 17; THEORY.md §1).
+
+Random MLPs are drawn as stacked weight tensors (:func:`stacked_mlp`) and measured all at once
+with :func:`depthlab.trajectory.mlp_lengths` (exact velocities, midpoint rule on the speed);
+:func:`light_mean_field` gives tanh's mean-field quantities the claims compare against.
+The experiments: :mod:`~depthlab.experiments.curvature_length` (``curve-length-depth``,
+``curve-length-width``), :mod:`~depthlab.experiments.curvature_phase` (``phase-diagram``) and
+:mod:`~depthlab.experiments.curvature_relu` (``relu-he-length``, ``transitions-vs-length``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from depthlab import trajectory as tj
+from depthlab.theory import meanfield as mf
+
+
+def stacked_mlp(
+    widths: list[int],
+    k: int,
+    sigma_w2: np.ndarray | float,
+    sigma_b2: np.ndarray | float,
+    gen: torch.Generator,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """K random MLPs: ``W ~ N(0, sigma_w^2 / fan_in)``, ``b ~ N(0, sigma_b^2)``, per-net variances."""
+    sw = torch.as_tensor(np.broadcast_to(sigma_w2, (k,)).copy(), dtype=torch.float64)
+    sb = torch.as_tensor(np.broadcast_to(sigma_b2, (k,)).copy(), dtype=torch.float64)
+    ws, bs = [], []
+    for a, b in zip(widths[:-1], widths[1:], strict=True):
+        w = (
+            torch.randn(k, b, a, generator=gen, dtype=torch.float64)
+            * (sw / a).sqrt()[:, None, None]
+        )
+        bb = torch.randn(k, b, generator=gen, dtype=torch.float64) * sb.sqrt()[:, None]
+        ws.append(w.to(device=device, dtype=dtype))
+        bs.append(bb.to(device=device, dtype=dtype))
+    return ws, bs
+
+
+def random_circle(n_dim: int, radius: float, gen: torch.Generator) -> tj.Curve:
+    """A great circle of ``radius`` through two standard Gaussian directions in ``R^n_dim``."""
+    u0, u1 = torch.randn(2, n_dim, generator=gen, dtype=torch.float64)
+    return tj.great_circle(u0, u1, radius=radius)
+
+
+class MeanField(NamedTuple):
+    """tanh's fixed point ``q*``, ``chi_1``, ``chi_2`` and the per-layer length ratio sqrt(chi_1)."""
+
+    sigma_w2: float
+    sigma_b2: float
+    q_star: float
+    chi_1: float
+    chi_2: float
+    length_ratio: float
+
+
+def light_mean_field(sw2: float, sb2: float) -> MeanField:
+    """q*, chi_1, chi_2 for tanh (no 2-D integrals: those are not needed here)."""
+    q = float(mf.qstar(torch.tanh, sw2, sb2))
+    c1 = float(mf.chi1(torch.tanh, sw2, sb2, q=q))
+    return MeanField(sw2, sb2, q, c1, float(mf.chi2(torch.tanh, sw2, sb2, q=q)), math.sqrt(c1))
+
+
+def fit_slope(x, y) -> float:
+    """Least-squares slope of ``y`` against ``x``."""
+    return float(np.polyfit(np.asarray(x, float), np.asarray(y, float), 1)[0])
+
+
+__all__ = ["MeanField", "fit_slope", "light_mean_field", "random_circle", "stacked_mlp"]

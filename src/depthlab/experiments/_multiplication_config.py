@@ -1,0 +1,117 @@
+"""The multiplication experiment's configuration (see :mod:`depthlab.experiments.multiplication`).
+
+A leaf module: the experiment, its learned-net search and its claims all read this config, and
+none of them is imported here.
+"""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field, field_validator
+
+from depthlab.config import ExperimentConfig
+
+MAX_DEPTH = 4
+MAX_N = 24
+
+
+def _sorted_within(v: list[int], lo: int, hi: int, what: str, meaning: str) -> list[int]:
+    """``v`` sorted and deduplicated; a ValueError naming the values outside ``lo..hi``."""
+    if not v:
+        raise ValueError(f"give at least one {what} ({lo}..{hi}), got []")
+    bad = [x for x in v if not lo <= x <= hi]
+    if bad:
+        raise ValueError(f"every {what} must be {meaning} from {lo} to {hi}, got {bad} in {v}")
+    return sorted(set(v))
+
+
+class MultiplicationConfig(ExperimentConfig):
+    activations: list[str] = Field(
+        default=["softplus", "silu", "gelu", "tanh"], description="activations of the gates"
+    )
+    lambdas: list[float] = Field(
+        default=[0.2, 0.1, 0.05, 0.025, 0.0125, 0.00625], description="gate scales λ"
+    )
+    tree_ns: list[int] = Field(default=[2, 3, 4, 8, 16], description="n for the product tree")
+    ns: list[int] | None = Field(
+        None,
+        description="inputs n for the width search; None: 2..12 on the CPU, 2..16 on CUDA",
+    )
+    depths: list[int] = Field(default=[1, 2, 3, 4], description="hidden layers k (1..4)")
+    seeds: int = Field(2, ge=1, description="seeds per probe (a probe passes if any seed does)")
+    large_n: int = Field(7, ge=2, description="from this n on, use seeds_large and steps_large")
+    seeds_large: int = Field(1, ge=1, description="seeds per probe for n >= large_n")
+    target_rel_mse: float = Field(
+        0.01, gt=0, lt=1, description="relative test MSE E[(f-y)^2]/Var(y) a net must reach"
+    )
+    max_neurons: int | None = Field(
+        None, ge=2, description="cap on total neurons for k = 1; None: 2^max(ns)"
+    )
+    max_neurons_deep: int = Field(
+        128, ge=2, description="cap on total neurons for k >= 2 (Thm 5.1 needs <= 48 at n <= 12)"
+    )
+    resolution: float = Field(
+        0.125, gt=0, lt=1, description="bisection stops when hi - lo <= max(1, resolution * hi)"
+    )
+    plateau: float | None = Field(
+        0.1,
+        gt=0,
+        lt=1,
+        description="stop doubling (censored) once two doublings cut the error by less than this",
+    )
+    plateau_from: int = Field(
+        128, ge=4, description="total neurons from which the plateau rule may stop a search"
+    )
+    steps: int = Field(300, ge=1, description="full-batch Adam steps per probe")
+    steps_large: int = Field(150, ge=1, description="steps per probe for n >= large_n")
+    eval_every: int = Field(10, ge=1, description="steps between test evaluations")
+    lr: float = Field(3e-2, gt=0)
+    n_train: int = Field(512, ge=16)
+    n_test: int = Field(1024, ge=16)
+    heat_n: int = Field(6, ge=2, description="n for the error heat map")
+    heat_neurons: list[int] = Field(
+        default=[4, 8, 16, 32, 64], description="total neurons (columns) of the heat map"
+    )
+
+    _quick_overrides = {
+        "activations": ["softplus", "tanh"],
+        "lambdas": [0.1, 0.05, 0.025],
+        "tree_ns": [2, 3, 4],
+        "ns": [2, 3, 4],
+        "depths": [1, 2],
+        "seeds": 1,
+        "max_neurons": 16,
+        "max_neurons_deep": 16,
+        "steps": 60,
+        "lr": 3e-2,
+        "n_train": 128,
+        "n_test": 256,
+        "heat_n": 3,
+        "heat_neurons": [4, 8],
+    }
+    _tiny_overrides = {"ns": [2, 3], "steps": 20}
+
+    @field_validator("ns")
+    @classmethod
+    def _ns_allowed(cls, v: list[int] | None) -> list[int] | None:
+        return None if v is None else _sorted_within(v, 2, MAX_N, "n", "a number of inputs")
+
+    @field_validator("depths")
+    @classmethod
+    def _depths_allowed(cls, v: list[int]) -> list[int]:
+        return _sorted_within(v, 1, MAX_DEPTH, "depth k", "a number of hidden layers")
+
+    @field_validator("heat_n")
+    @classmethod
+    def _heat_n_allowed(cls, v: int) -> int:
+        if v > MAX_N:
+            raise ValueError(f"heat_n must be from 2 to {MAX_N}, got {v}")
+        return v
+
+
+def default_ns(device: torch.device | str) -> list[int]:
+    """The width search's default n range: 2..12 on the CPU, 2..16 on CUDA."""
+    return list(range(2, 17)) if torch.device(device).type == "cuda" else list(range(2, 13))
+
+
+__all__ = ["MAX_DEPTH", "MAX_N", "MultiplicationConfig", "default_ns"]
