@@ -219,12 +219,8 @@ ENTRY_POINTS: dict[str, Callable[[nn.Module], object]] = {
 
 #: entry points whose guard lands with their package split (landscape/, signal/); strict xfail
 #: keeps the table honest: the test starts failing the moment one of them passes
-PENDING_NAN: frozenset[str] = frozenset(
-    n for n in ENTRY_POINTS if n.startswith(("landscape.", "signal."))
-)
-PENDING: frozenset[str] = frozenset(
-    n for n in PENDING_NAN if not n.endswith(("_direction", "_directions"))
-)
+PENDING_NAN: frozenset[str] = frozenset()
+PENDING: frozenset[str] = frozenset()
 
 
 def _marks(name: str, pending: frozenset[str] = PENDING):
