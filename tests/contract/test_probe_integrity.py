@@ -344,3 +344,87 @@ def test_evaluate_keeps_mixed_modes():
     evaluate(model, x_, y_)
     assert model.training and not model.bn.training and not model.fc2.training
     assert model.fc1.training
+
+
+# --------------------------------------------------------------------------- the doctor (issue 15.3)
+
+
+def _doctor_net(tmp_path, monkeypatch, body: str) -> str:
+    """A module ``guardnets`` with ``net()`` whose second Linear is set by ``body``; its target."""
+    import sys
+    import textwrap
+
+    (tmp_path / "guardnets.py").write_text(
+        textwrap.dedent(
+            f"""
+            import torch
+            from depthlab.init import initialize
+            from depthlab.nets import mlp
+
+            def net():
+                m = initialize(mlp([16, 32, 32, 4]), "he_normal", torch.Generator().manual_seed(0))
+                w = [x for x in m.modules() if isinstance(x, torch.nn.Linear)][1].weight
+                with torch.no_grad():
+                    {body}
+                return m
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("guardnets", None)
+    return "guardnets:net"
+
+
+def test_doctor_names_a_zero_initialised_hidden_layer(tmp_path, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from depthlab.cli import app
+
+    target = _doctor_net(tmp_path, monkeypatch, "w.zero_()")
+    res = CliRunner().invoke(app, ["doctor", target])  # was: ZeroDivisionError
+    assert res.exit_code == 0, res.output
+    assert "all-zero weights" in res.stdout
+    res = CliRunner().invoke(app, ["doctor", target, "--json"])
+    assert res.exit_code == 0, res.output
+    assert "NaN" not in res.stdout and "Infinity" not in res.stdout
+    out = json.loads(res.stdout)
+    assert out["verdict"] == "unhealthy" and out["mean_drift"] == 0.0
+    layer = out["layers"][1]
+    assert layer["verdict"] == "bad" and layer["distribution"] == "constant"
+    assert layer["kurtosis"] is None and layer["max_over_std"] is None
+    assert out["why_null"] == {
+        "layers[1].kurtosis": "undefined: the weights are constant (zero variance)",
+        "layers[1].max_over_std": "undefined: the weights are constant (zero variance)",
+    }
+    assert 1.5 < out["layers"][0]["kurtosis"] < 6.0  # a Gaussian layer of 512 weights: finite
+
+
+def test_doctor_names_a_nan_weight_instead_of_scaling_by_nan(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from depthlab.cli import app
+
+    target = _doctor_net(tmp_path, monkeypatch, "w[3, 5] = float('nan')")
+    for extra in ([], ["--json"]):
+        res = CliRunner().invoke(app, ["doctor", target, *extra])
+        assert res.exit_code == 2, res.output
+        assert "scale" not in res.output and "Traceback" not in res.output
+        assert "layer '2' (Linear)" in res.output and "'2.weight' has 1 NaN" in res.output
+
+
+def test_doctor_json_overflow_is_null_with_a_reason():
+    from depthlab.nets import mlp
+
+    net = mlp([8, *[8] * 12, 2]).double()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.Linear):
+                m.weight.fill_(1e30)  # finite weights, gains of ~1e61 per layer
+    diag = doctor.diagnose(net, torch.ones(2, 8, dtype=torch.float64))
+    assert diag.layers[0].ratio == pytest.approx(4e60)  # constant weights: E w^2 = c^2, not 0
+    assert diag.layers[0].distribution == "constant"
+    d = diag.to_dict()
+    assert d["mean_drift"] is None
+    assert "overflows" in d["why_null"]["mean_drift"]

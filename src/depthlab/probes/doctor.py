@@ -206,8 +206,8 @@ def _weight_stats(w: torch.Tensor) -> tuple[float, float, float]:
     w = w.detach().to("cpu", torch.float64).reshape(-1)
     c = w - w.mean()
     var = float(c.pow(2).mean())
-    if var == 0.0:
-        return 0.0, math.nan, math.nan
+    if var == 0.0:  # constant weights: no shape to read, but E w^2 = c^2 (0 only when all zero)
+        return float(w.pow(2).mean()), math.nan, math.nan
     kurt = float(c.pow(4).mean()) / var**2
     return float(w.pow(2).mean()), kurt, float(c.abs().max()) / math.sqrt(var)
 
