@@ -428,3 +428,62 @@ def test_doctor_json_overflow_is_null_with_a_reason():
     d = diag.to_dict()
     assert d["mean_drift"] is None
     assert "overflows" in d["why_null"]["mean_drift"]
+
+
+# --------------------------------------------------------------------------- attention (issue 17.4)
+
+
+class _Tiny(nn.Module):
+    """A 3-token transformer encoder classifier on inputs of 3 x 4 = 12 numbers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inp = nn.Linear(4, 8)
+        layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+        self.enc = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+        self.out = nn.Linear(8, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.enc(self.inp(x.view(x.shape[0], 3, 4))).mean(1))
+
+
+def _sdpa_flags() -> tuple:
+    b = torch.backends
+    return (
+        b.mha.get_fastpath_enabled(),
+        b.cuda.flash_sdp_enabled(),
+        b.cuda.mem_efficient_sdp_enabled(),
+        b.cuda.math_sdp_enabled(),
+    )
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize("name", ["trajectory", "eigenvalues", "trace"])
+def test_attention_runs_under_forward_ad_and_double_backward(name, train, caplog):
+    # issue 17: the flash kernel / MHA fast path have no forward AD and no double backward
+    g = torch.Generator().manual_seed(5)
+    with torch.random.fork_rng():
+        torch.random.default_generator.manual_seed(0)  # nn.Module init reads the global stream
+        model = _Tiny().train(train)
+    x = torch.randn(8, 12, generator=g)
+    y = torch.randint(0, 2, (8,), generator=g)
+    counter = Counter()
+    for m in model.modules():
+        m.register_forward_hook(counter)
+    before, flags = snapshot(model), _sdpa_flags()
+    with caplog.at_level("INFO", logger="depthlab"):
+        if name == "trajectory":
+            c = trajectory.great_circle(x[0], x[1])
+            res = trajectory.length(model, c, method="adaptive", n0=16, tol=1e-2, max_points=64)
+            assert res.lengths.shape == (1, 5) and math.isfinite(float(res.lengths.sum()))
+            assert res.lengths[0, 0] == pytest.approx(2 * math.pi, rel=1e-2)
+        elif name == "eigenvalues":
+            spec = landscape.hessian.eigenvalues(model, F.cross_entropy, (x, y), iters=3)
+            assert math.isfinite(spec.lambda_max) and spec.lambda_max > spec.lambda_min
+        else:
+            tr = landscape.hessian.trace(model, F.cross_entropy, (x, y), samples=2)
+            assert math.isfinite(tr.estimate)
+    assert "math SDPA kernel" in caplog.text
+    assert _sdpa_flags() == flags  # the user's settings are unchanged
+    assert counter.calls == 0
+    assert_same(before, snapshot(model))

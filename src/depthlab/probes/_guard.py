@@ -21,6 +21,12 @@ taking ``model``) make four promises about every model they are given:
    path, class, tensor, counts), instead of a NaN-filled or finite-looking result.
 4. **A non-finite result is named too.** :func:`check_result` re-runs the model on the probe's
    inputs and names the first layer whose output goes non-finite.
+5. **Attention works under forward-mode AD and double backward.** Probes that need them
+   (``guard_probe(..., autodiff=True)``: the adaptive trajectory, the Hessian) run inside
+   :func:`math_attention`: PyTorch's math SDPA kernel (``sdpa_kernel(SDPBackend.MATH)``, a
+   thread-local setting) and no ``nn.MultiheadAttention`` fast path, both put back afterwards,
+   so the user's own settings are unchanged. When the model holds attention layers this is
+   said in the ``depthlab`` log.
 
 Guards nest: an entry point that calls another (``curvature_map`` -> ``eigenvalues``) guards
 the model once.
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -44,10 +51,12 @@ from depthlab.numerics import NonFiniteError, locate_nonfinite
 __all__ = [
     "NonFiniteError",
     "ProbeIntegrityError",
+    "autodiff_safe",
     "check_result",
     "first_nonfinite_tensor",
     "guard_probe",
     "guarded",
+    "math_attention",
     "raise_if_nonfinite",
 ]
 
@@ -90,6 +99,7 @@ def _model_hook_types() -> tuple[type, ...]:
 
 
 _MODEL_HOOKS = _model_hook_types()
+log = logging.getLogger("depthlab")
 _active = threading.local()
 
 
@@ -270,6 +280,55 @@ class _State:
         return bugs
 
 
+def _has_attention(models: Sequence[nn.Module]) -> bool:
+    return any(
+        isinstance(m, nn.MultiheadAttention) or "Attention" in type(m).__name__
+        for model in models
+        for m in model.modules()
+    )
+
+
+@contextmanager
+def math_attention(*models: nn.Module, what: str = "probe") -> Iterator[None]:
+    """Run attention on PyTorch's math SDPA kernel, without the ``MultiheadAttention`` fast path.
+
+    The flash and memory-efficient kernels (and the fused fast path of
+    ``nn.TransformerEncoderLayer`` / ``nn.MultiheadAttention`` in eval mode) have no forward-mode
+    AD and no double backward; the math kernel has both. The kernel choice is thread-local
+    (``torch.nn.attention.sdpa_kernel``); the fast-path flag is process-wide and restored in
+    ``finally``. Logged under ``depthlab`` when one of ``models`` holds an attention layer.
+    """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    mha = getattr(torch.backends, "mha", None)
+    fast = mha.get_fastpath_enabled() if mha is not None else None
+    if models and _has_attention(models):
+        log.info(
+            "%s: attention runs on the math SDPA kernel without the fused fast path (needed for "
+            "forward-mode AD and double backward); your own settings are unchanged",
+            what,
+        )
+    try:
+        if mha is not None:
+            mha.set_fastpath_enabled(False)
+        with sdpa_kernel(SDPBackend.MATH):
+            yield
+    finally:
+        if mha is not None:
+            mha.set_fastpath_enabled(fast)
+
+
+def autodiff_safe(fn: F) -> F:
+    """Decorate a function that runs forward-mode AD or double backward: :func:`math_attention`."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with math_attention():
+            return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def _modules_in(value: Any) -> list[nn.Module]:
     if isinstance(value, nn.Module):
         return [value]
@@ -315,11 +374,15 @@ def guarded(*models: nn.Module, check_finite: bool = True, what: str = "probe") 
 
 
 def guard_probe(
-    *model_args: str, check_finite: bool = True, name: str | None = None
+    *model_args: str,
+    check_finite: bool = True,
+    name: str | None = None,
+    autodiff: bool = False,
 ) -> Callable[[F], F]:
     """Decorate a probe entry point: the arguments named ``model_args`` (default ``"model"``;
     a module or a list of modules) run under :func:`guarded`; ``name`` (default the function's
-    qualified name) opens error messages, e.g. ``"trajectory.length"``."""
+    qualified name) opens error messages, e.g. ``"trajectory.length"``; ``autodiff``: the probe
+    needs forward-mode AD or double backward, so it also runs under :func:`math_attention`."""
     names = model_args or ("model",)
 
     def deco(fn: F) -> F:
@@ -336,7 +399,10 @@ def guard_probe(
             for n in names:
                 models += _modules_in(bound.arguments.get(n))
             with guarded(*models, check_finite=check_finite, what=what):
-                return fn(*args, **kwargs)
+                if not autodiff:
+                    return fn(*args, **kwargs)
+                with math_attention(*models, what=what):
+                    return fn(*args, **kwargs)
 
         wrapper.__guarded__ = True  # type: ignore[attr-defined]
         return wrapper  # type: ignore[return-value]

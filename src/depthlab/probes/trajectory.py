@@ -427,7 +427,7 @@ def _is_pl(model: nn.Module, example: torch.Tensor) -> bool:
     return True
 
 
-@guard_probe(name="trajectory.length")
+@guard_probe(name="trajectory.length", autodiff=True)
 def length(
     model: nn.Module,
     curve: Curve | Sequence[Curve],

@@ -29,7 +29,7 @@ from torch import nn
 from torch.func import functional_call
 
 from depthlab.numerics import NonFiniteError
-from depthlab.probes._guard import guard_probe, guarded, raise_if_nonfinite
+from depthlab.probes._guard import autodiff_safe, guard_probe, guarded, raise_if_nonfinite
 from depthlab.probes.landscape._shared import (
     Data,
     Direction,
@@ -115,6 +115,7 @@ class HVP:
             off += t.numel()
         return out
 
+    @autodiff_safe
     def loss_and_grad(self) -> tuple[float, torch.Tensor]:
         """Mean loss and its flat float64 gradient at ``θ``."""
         n = len(self.x)
@@ -130,6 +131,7 @@ class HVP:
             total += float(loss.detach())
         return total, g_total
 
+    @autodiff_safe
     def __call__(self, v: torch.Tensor) -> torch.Tensor:
         self.calls += 1
         vs = self._split(v)
@@ -229,7 +231,7 @@ class HessianSpectrum:
         )
 
 
-@guard_probe(name="landscape.hessian.eigenvalues")
+@guard_probe(name="landscape.hessian.eigenvalues", autodiff=True)
 def eigenvalues(
     model: nn.Module,
     loss_fn: LossFn,
@@ -283,7 +285,7 @@ class HessianTrace:
         return f"HessianTrace({self.estimate:.4g} ± {self.stderr:.2g}, {self.samples} samples)"
 
 
-@guard_probe(name="landscape.hessian.trace")
+@guard_probe(name="landscape.hessian.trace", autodiff=True)
 def trace(
     model: nn.Module,
     loss_fn: LossFn,
@@ -347,7 +349,7 @@ class CurvatureMap:
         )
 
 
-@guard_probe(name="landscape.hessian.curvature_map")
+@guard_probe(name="landscape.hessian.curvature_map", autodiff=True)
 def curvature_map(
     model: nn.Module,
     loss_fn: LossFn,
