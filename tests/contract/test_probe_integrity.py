@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from depthlab import landscape, regions, signal, trajectory
+from depthlab import landscape, pl, regions, signal, trajectory
 from depthlab.mimic import Teacher
 from depthlab.numerics import NonFiniteError
 from depthlab.probes import doctor
@@ -191,6 +191,8 @@ ENTRY_POINTS: dict[str, Callable[[nn.Module], object]] = {
     "regions.count_1d[batch]": lambda m: regions.count_1d(m, x_[:4], x_[4:8]),
     "regions.count_2d": lambda m: regions.count_2d(m, x_[:3], max_regions=10_000),
     "regions.distance_to_boundary": lambda m: regions.distance_to_boundary(m, x_[:4]),
+    "pl.trace_segments": lambda m: pl.trace_segments(m, x_[:2], x_[2:4]),
+    "pl.activation_patterns": lambda m: pl.activation_patterns(m, x_[:4]),
     "trajectory.length[exact]": lambda m: trajectory.length(m, _SEG, method="exact"),
     "trajectory.length[adaptive]": lambda m: trajectory.length(m, _CIRCLE, **_ADAPT),
     "trajectory.length[curvature]": lambda m: trajectory.length(
@@ -202,6 +204,12 @@ ENTRY_POINTS: dict[str, Callable[[nn.Module], object]] = {
     "landscape.pca_directions": lambda m: landscape.pca_directions(m, _nearby_states(m, 3)),
     "landscape.surface": lambda m: landscape.surface(
         m, F.cross_entropy, (x_, y_), _direction(m), [-0.5, 0.0, 0.5]
+    ),
+    "landscape.surface[pieces]": lambda m: landscape.surface(
+        m, F.cross_entropy, (x_, y_), _direction(m), [-0.5, 0.0, 0.5], pieces=2
+    ),
+    "landscape.reference_surface": lambda m: landscape.reference_surface(
+        m, F.cross_entropy, x_, y_, (_direction(m),), landscape.Grid((-0.5, 0.5))
     ),
     "landscape.hessian.eigenvalues": lambda m: landscape.hessian.eigenvalues(
         m, F.cross_entropy, (x_, y_), iters=3
@@ -239,7 +247,7 @@ CASES = [
 def test_table_covers_every_entry_point_and_variant():
     n = len(ENTRY_POINTS) * len(VARIANTS)
     print(f"probe contract: {len(ENTRY_POINTS)} entry points x {len(VARIANTS)} variants = {n}")
-    assert len(CASES) == n == 90
+    assert len(CASES) == n == 110
 
 
 @pytest.mark.parametrize(("name", "variant"), CASES)

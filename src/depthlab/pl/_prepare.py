@@ -23,6 +23,7 @@ from depthlab.pl._layers import (
     SUPPORTED_NAMES,
     UnsupportedLayerError,
 )
+from depthlab.probes._guard import guarded
 
 
 @dataclass
@@ -57,7 +58,8 @@ def prepare(model: nn.Module, example: torch.Tensor) -> Prepared:
     Raises :class:`UnsupportedLayerError` naming the first unsupported leaf layer met.
     """
     device = _model_device(model, example.device)
-    net = copy.deepcopy(model).to(dtype=torch.float64)
+    with guarded(model, what="pl.prepare"):  # NaN/Inf named; the model's hooks stay out of the copy
+        net = copy.deepcopy(model).to(dtype=torch.float64)
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
