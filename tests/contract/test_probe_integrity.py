@@ -495,3 +495,16 @@ def test_attention_runs_under_forward_ad_and_double_backward(name, train, caplog
     assert _sdpa_flags() == flags  # the user's settings are unchanged
     assert counter.calls == 0
     assert_same(before, snapshot(model))
+
+
+def test_adaptive_trajectory_in_train_mode_says_so(caplog):
+    # issue 17: an adaptive trajectory through a train-mode model ran silently (Dropout noise)
+    model, _ = make_model("bn_train")
+    with caplog.at_level("WARNING", logger="depthlab"):
+        trajectory.length(model, _CIRCLE, **_ADAPT)
+    assert "'bn' (BatchNorm1d) run in train mode" in caplog.text
+    caplog.clear()
+    model.eval()
+    with caplog.at_level("WARNING", logger="depthlab"):
+        trajectory.length(model, _CIRCLE, **_ADAPT)
+    assert caplog.text == ""

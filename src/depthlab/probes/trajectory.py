@@ -503,8 +503,36 @@ def length(
         import copy
 
         model, dtype = copy.deepcopy(model).to(torch.float64), torch.float64
+    _warn_train_mode(model)
     res = _adaptive(model, curves, names, tol, n0, max_points, curvature, dtype, device, chunk)
     return _checked(model, curves, res, dtype, device)
+
+
+def _warn_train_mode(model: nn.Module) -> None:
+    """Say so (``depthlab`` log, WARNING) when train mode makes the forward depend on more than
+    the curve: Dropout draws new noise on every pass and BatchNorm normalises by each chunk's
+    statistics, so the adaptive rule may never converge (it then runs to ``max_points``)."""
+    import logging
+
+    noisy = [
+        f"{n!r} ({type(m).__name__})"
+        for n, m in model.named_modules()
+        if m.training
+        and (
+            (isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0)
+            or isinstance(m, nn.modules.batchnorm._BatchNorm)
+        )
+    ]
+    if noisy:
+        more = f" and {len(noisy) - 3} more" if len(noisy) > 3 else ""
+        logging.getLogger("depthlab").warning(
+            "trajectory.length: %s%s run in train mode, so the image of the curve is not a "
+            "function of the curve alone (Dropout noise, BatchNorm batch statistics) and the "
+            "adaptive rule may not converge; call model.eval() first to measure the network "
+            "itself (the model's modes are left as they are)",
+            ", ".join(noisy[:3]),
+            more,
+        )
 
 
 def _checked(model, curves, res: TrajectoryResult, dtype, device) -> TrajectoryResult:
