@@ -9,6 +9,7 @@ with Adam. The returned error is measured on a dense test grid.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -53,6 +54,7 @@ def fit_shallow_1d(
     lr: float = 1e-3,
     ridge: float = 1e-10,
     good_enough: float | None = None,
+    knots: Literal["uniform", "stratified"] = "uniform",
 ) -> ShallowFit:
     """Fit ``Linear(1, width) -> ReLU -> Linear(width, 1)`` to 1-D regression ``data``.
 
@@ -65,18 +67,28 @@ def fit_shallow_1d(
     good_enough : skip the fine-tuning when the least-squares fit already has a relative test MSE
         at or below this (fine-tuning only ever keeps a better fit, so a search for the smallest
         width that reaches a target gives the same answer, faster).
+    knots : ``"uniform"``: each knot uniform on the interval (the largest gap is about
+        ``log(width) / width``, so the error of one fit is dominated by its few widest gaps);
+        ``"stratified"``: one knot uniform in each of ``width`` equal cells (every gap below
+        ``2 / width``), for error-versus-width rates that are not decided by the luck of the gaps.
     """
+    if knots not in ("uniform", "stratified"):
+        raise ValueError(f"knots must be 'uniform' or 'stratified', got {knots!r}")
     data = data.to(dtype=torch.float64)
     lo = float(data.x_train.min())
     hi = float(data.x_train.max())
-    model = mlp([1, width, 1], activation="relu").to(torch.float64)
+    device = data.x_train.device
+    model = mlp([1, width, 1], activation="relu").to(device, torch.float64)
     with torch.no_grad():
         sign = torch.where(torch.rand(width, generator=generator) < 0.5, -1.0, 1.0).to(
             torch.float64
         )
-        knots = lo + (hi - lo) * torch.rand(width, generator=generator, dtype=torch.float64)
-        model[0].weight.copy_(sign.unsqueeze(1))
-        model[0].bias.copy_(-sign * knots)
+        u = torch.rand(width, generator=generator, dtype=torch.float64)
+        if knots == "stratified":
+            u = (torch.arange(width, dtype=torch.float64) + u) / width
+        where = lo + (hi - lo) * u
+        model[0].weight.copy_(sign.unsqueeze(1).to(device))
+        model[0].bias.copy_((-sign * where).to(device))
         _solve_readout(model, data, ridge)
     best = (_errors(model, data), {k: v.clone() for k, v in model.state_dict().items()})
     if finetune_steps > 0 and (good_enough is None or best[0][1] > good_enough):
@@ -99,9 +111,10 @@ def fit_shallow_1d(
 
 def _solve_readout(model: nn.Sequential, data: Dataset, ridge: float) -> None:
     h = model[1](model[0](data.x_train))  # (N, width)
-    feats = torch.cat([h, torch.ones(len(h), 1, dtype=h.dtype)], dim=1)  # (N, width+1)
-    gram = feats.T @ feats
-    gram += ridge * torch.eye(len(gram), dtype=gram.dtype) * (gram.diagonal().mean() + 1.0)
+    feats = torch.cat([h, torch.ones(len(h), 1, dtype=h.dtype, device=h.device)], dim=1)
+    gram = feats.T @ feats  # (width+1, width+1)
+    eye = torch.eye(len(gram), dtype=gram.dtype, device=gram.device)
+    gram += ridge * eye * (gram.diagonal().mean() + 1.0)
     coef = torch.linalg.solve(gram, feats.T @ data.y_train)  # (width+1, 1)
     model[2].weight.copy_(coef[:-1].T)
     model[2].bias.copy_(coef[-1])
@@ -121,6 +134,7 @@ def fit_deep_1d(
     data = data.to(dtype=torch.float64)
     model = mlp([1] + [width] * depth + [1], activation="relu").to(torch.float64)
     initialize(model, "he_normal", generator=generator, sigma_b2=0.01)
+    model = model.to(data.x_train.device)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps)
     for _ in range(steps):

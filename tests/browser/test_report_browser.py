@@ -38,14 +38,7 @@ def test_report_renders_in_chromium(tmp_path):
     # One real run of the first experiment, made small.
     run_experiment(
         "universal-approximation",
-        {
-            "widths": [1, 4, 16],
-            "sawtooth_ks": [2, 3],
-            "deep_steps": 0,
-            "finetune_steps": 10,
-            "max_width": 32,
-            "n_train": 128,
-        },
+        {"widths": [1, 4, 16], "finetune_steps": 10, "n_train": 128},
         out_dir=runs / "universal-approximation",
         quick=True,
     )

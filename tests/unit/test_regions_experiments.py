@@ -28,7 +28,7 @@ from depthlab import run_experiment
             },
         ),
         ("regions-training", {"epochs": 2, "n_segments": 3, "width": 8, "data": "gaussian"}),
-        ("sawtooth-depth-separation", {"exact_ks": [1, 2, 3], "fit_ks": [2, 3], "max_width": 64}),
+        ("sawtooth-depth-separation", {"exact_ks": [1, 2, 3], "fit_ks": [3, 4], "max_width": 64}),
     ],
 )
 def test_region_experiment_runs(tmp_path, name, overrides):
