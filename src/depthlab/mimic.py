@@ -34,9 +34,9 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
+from depthlab._guard import guarded, raise_if_nonfinite
 from depthlab.data.base import Dataset
 from depthlab.nets.activations import activation_module
-from depthlab.probes._guard import guarded, raise_if_nonfinite
 from depthlab.progress import QUIET, Progress
 from depthlab.train import TrainConfig
 from depthlab.train_batched import fit_batched

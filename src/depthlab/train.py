@@ -18,8 +18,8 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from depthlab._guard import guarded, raise_if_nonfinite
 from depthlab.data.base import Dataset
-from depthlab.probes._guard import guarded, raise_if_nonfinite
 from depthlab.progress import QUIET, Progress
 
 

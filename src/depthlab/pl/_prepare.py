@@ -17,13 +17,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from depthlab._guard import guarded
 from depthlab.pl._layers import (
     SITE_LAYERS,
     SUPPORTED_LAYERS,
     SUPPORTED_NAMES,
     UnsupportedLayerError,
 )
-from depthlab.probes._guard import guarded
 
 
 @dataclass
