@@ -508,3 +508,19 @@ def test_adaptive_trajectory_in_train_mode_says_so(caplog):
     with caplog.at_level("WARNING", logger="depthlab"):
         trajectory.length(model, _CIRCLE, **_ADAPT)
     assert caplog.text == ""
+
+
+@pytest.mark.parametrize("name", ["train.evaluate", "mimic.Teacher.logits"])
+def test_finite_weights_whose_output_overflows_name_the_layer(name):
+    # float32 weights just below the largest float: fc2's output is Inf although every weight is
+    # finite; the error names fc2, not a NaN loss or NaN logits
+    net = nn.Sequential(
+        OrderedDict(fc1=nn.Linear(3, 4), act=nn.Tanh(), fc2=nn.Linear(4, 4), fc3=nn.Linear(4, 2))
+    )
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(0.5)
+        net.fc2.weight.fill_(3e38)
+    x, y = x_.float(), y_
+    with pytest.raises(NonFiniteError, match=r"first appears in the output of layer \d 'fc2'"):
+        evaluate(net, x, y) if name == "train.evaluate" else Teacher(net).logits(x)
