@@ -176,22 +176,28 @@ def _nonfinite(value: Any) -> bool:
     return False
 
 
-def raise_if_nonfinite(model: nn.Module, x: torch.Tensor | None, value: Any, what: str) -> None:
+def raise_if_nonfinite(
+    model: nn.Module, x: torch.Tensor | None, value: Any, what: str, chunk: int = 4096
+) -> None:
     """Raise :class:`NonFiniteError` if ``value`` holds NaN/Inf, naming the layer that made it.
 
-    The model is re-run on ``x`` (a batch) with temporary hooks (under the guard, so the user's
-    hooks stay silent and buffers come back); the message names the first leaf layer whose
-    output is non-finite.
+    The model is re-run on ``x`` (the probe's inputs, a batch; ``chunk`` rows at a time until a
+    fault shows) with temporary hooks, under the guard, so the user's hooks stay silent and
+    buffers come back; the message names the first leaf layer whose output is non-finite.
+    Only the error path pays for the re-run.
     """
     if not _nonfinite(value):
         return
     layer = None
     if x is not None:
         with guarded(model, check_finite=False):
-            try:
-                layer = locate_nonfinite(model, x)
-            except Exception:  # the forward itself may fail; say what we know
-                layer = None
+            for i in range(0, len(x), chunk):
+                try:
+                    layer = locate_nonfinite(model, x[i : i + chunk])
+                except Exception:  # the forward itself may fail; say what we know
+                    layer = None
+                if layer is not None:
+                    break
     cause = (
         str(layer)
         if layer is not None

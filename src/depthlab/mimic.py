@@ -108,7 +108,7 @@ class Teacher:
                     [m(x[i : i + self.batch_size]) for i in range(0, len(x), self.batch_size)]
                 )
                 raise_if_nonfinite(
-                    m, x[: self.batch_size], out, "mimic.Teacher.logits: the teacher's logits"
+                    m, x, out, "mimic.Teacher.logits: the teacher's logits", self.batch_size
                 )
                 total = out if total is None else total + out
         z = total / len(self.models)

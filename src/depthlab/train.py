@@ -95,7 +95,7 @@ def evaluate(
     """
     with guarded(model, what="train.evaluate"):
         res = _evaluate(model, x, y, loss, batch_size)
-        raise_if_nonfinite(model, x[:batch_size], res["loss"], "train.evaluate: the loss")
+        raise_if_nonfinite(model, x, res["loss"], "train.evaluate: the loss", batch_size)
     return res
 
 

@@ -524,3 +524,20 @@ def test_finite_weights_whose_output_overflows_name_the_layer(name):
     x, y = x_.float(), y_
     with pytest.raises(NonFiniteError, match=r"first appears in the output of layer \d 'fc2'"):
         evaluate(net, x, y) if name == "train.evaluate" else Teacher(net).logits(x)
+
+
+def test_overflow_in_a_later_batch_is_still_named():
+    # the fault is only in rows 8..15 (huge inputs); labelling 4 rows at a time, the teacher must
+    # look past the first batch to name the layer
+    net = nn.Sequential(
+        OrderedDict(fc1=nn.Linear(3, 4), act=nn.ReLU(), fc2=nn.Linear(4, 4), fc3=nn.Linear(4, 2))
+    )
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(0.5)
+        net.fc2.weight.fill_(1e10)
+    x = x_.float().abs()
+    x[8:] *= 1e30
+    with pytest.raises(NonFiniteError, match=r"Inf first appears in the output of layer 2 'fc2'"):
+        Teacher(net, batch_size=4).logits(x)
+    assert torch.isfinite(Teacher(net, batch_size=4).logits(x[:8])).all()

@@ -105,7 +105,7 @@ class HVP:
                     "finite): the loss overflows there; use a smaller step or float64"
                 )
             return
-        raise_if_nonfinite(self.model, self.x[: self.batch], value, what)
+        raise_if_nonfinite(self.model, self.x, value, what, self.batch)
 
     def _split(self, v: torch.Tensor) -> list[torch.Tensor]:
         out, off = [], 0
