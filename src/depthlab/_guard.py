@@ -27,9 +27,9 @@ taking ``model``) make four promises about every model they are given:
    inputs and names the first layer whose output goes non-finite.
 5. **Attention works under forward-mode AD and double backward.** Probes that need them
    (``guard_probe(..., autodiff=True)``: the adaptive trajectory, the Hessian) run inside
-   :func:`math_attention`: PyTorch's math SDPA kernel (``sdpa_kernel(SDPBackend.MATH)``, a
-   thread-local setting) and no ``nn.MultiheadAttention`` fast path, both put back afterwards,
-   so the user's own settings are unchanged. When the model holds attention layers this is
+   :func:`math_attention`: PyTorch's math SDPA kernel (``sdpa_kernel(SDPBackend.MATH)``) and no
+   ``nn.MultiheadAttention`` fast path; both are process-wide flags, put back in ``finally``, so
+   the user's own settings are unchanged. When the model holds attention layers this is
    said in the ``depthlab`` log.
 
 Guards nest: an entry point that calls another (``curvature_map`` -> ``eigenvalues``) guards
@@ -304,9 +304,9 @@ def math_attention(*models: nn.Module, what: str = "probe") -> Iterator[None]:
 
     The flash and memory-efficient kernels (and the fused fast path of
     ``nn.TransformerEncoderLayer`` / ``nn.MultiheadAttention`` in eval mode) have no forward-mode
-    AD and no double backward; the math kernel has both. The kernel choice is thread-local
-    (``torch.nn.attention.sdpa_kernel``); the fast-path flag is process-wide and restored in
-    ``finally``. Logged under ``depthlab`` when one of ``models`` holds an attention layer.
+    AD and no double backward; the math kernel has both. The kernel flags
+    (``torch.nn.attention.sdpa_kernel``) and the fast-path flag are process-wide; both are
+    restored in ``finally``. Logged under ``depthlab`` when one of ``models`` holds an attention layer.
     """
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
