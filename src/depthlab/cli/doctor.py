@@ -113,8 +113,8 @@ def _print(target: str, diag) -> None:
             str(r.fan_in),
             str(r.width),
             f"{r.ratio:.3f}",
-            f"{r.kurtosis:.2f}",
-            f"{r.max_over_std:.2f}",
+            f"{r.kurtosis:.2f}" if r.distribution != "constant" else "-",  # undefined: no spread
+            f"{r.max_over_std:.2f}" if r.distribution != "constant" else "-",
             r.distribution,
             r.followed_by,
             f"{r.gain:.3f}",
