@@ -14,7 +14,7 @@ Design of ``curve-length-depth`` (fixed before its first run at this design)
 ---------------------------------------------------------------------------
 - width N = 500, depth 20 (21 layers measured), sigma_w = 1.3 / 2.5 / 4.0 (ordered, chaotic,
   chaotic; sqrt(chi_1) = 0.969 / 1.259 / 1.539), sigma_b = 0.3, a great circle of radius
-  sqrt(N q*) at layer 1, 256 points; **5 random nets per sigma_w, the independent unit**.
+  sqrt(N q*) at layer 1, 128 points; **5 random nets per sigma_w, the independent unit**.
 - ``poole-2016.length-ratio-sqrt-chi1``: per net, the per-layer ratio is exp(least-squares slope
   of log length on layer); the statistic is the largest relative deviation, over sigma_w, of the
   geometric mean of the nets' ratios from sqrt(chi_1); 95 % percentile bootstrap over nets (2000
@@ -109,13 +109,13 @@ class LengthDepthConfig(ExperimentConfig):
     )
     sigma_b: float = Field(0.3, ge=0, le=10, description="bias std sigma_b")
     seeds: int = Field(5, ge=1, le=1000, description="random nets per sigma_w (the unit)")
-    n_points: int = Field(256, ge=16, le=65_536, description="samples on the circle")
+    n_points: int = Field(128, ge=16, le=65_536, description="samples on the circle")
     tolerance: float = Field(
         0.03, gt=0, le=0.5, description="relative tolerance on the per-layer ratio vs sqrt(chi_1)"
     )
     pca_layers: list[Layer] = Field(default=[0, 2, 5, 10], min_length=1, max_length=12)
 
-    _quick_overrides = {"width": 200, "depth": 12, "n_points": 128, "seeds": 3}
+    _quick_overrides = {"width": 200, "depth": 12, "n_points": 64, "seeds": 3}
     _tiny_overrides = {"width": 64, "depth": 4, "n_points": 32, "pca_layers": [0, 2]}
     _paper_overrides = {"width": 1000, "depth": 30, "seeds": 20, "n_points": 1024}
 
