@@ -21,6 +21,7 @@ Design of ``curve-length-depth`` (fixed before its first run at this design)
   resamples); region ``<= 0.03`` (the 3 % tolerance of the old design, now on an interval). The
   old ``poole-2016.exponential-growth-iff-chaotic`` is merged into it: at every sigma_w whose
   sqrt(chi_1) lies more than 3 % from 1, a ratio within 3 % of it is on the same side of 1.
+- Nets in float64 (float32 overflows in the curvature at depth 20; the claim's history says so).
 - ``poole-2016.curvature-recursion``: the largest relative deviation of the nets' mean
   sqrt(N) x curvature from the recursion over layers >= 4 and every sigma_w; bootstrap over nets;
   region ``<= 0.2`` (the old 20 %).
@@ -146,8 +147,9 @@ class CurveLengthDepth:
             m = light_mean_field(sw**2, sb2)
             theory_rows.append(pd.DataFrame([m._asdict() | {"sigma_w": sw}]))
             circle = random_circle(n, math.sqrt(n * m.q_star), gen)
+            # float64: |v|^2 |a|^2 in the curvature overflows float32 at depth 20 (see history)
             ws, bs = stacked_mlp(
-                [n] * (config.depth + 1), config.seeds, sw**2, sb2, gen, ctx.dtype, ctx.device
+                [n] * (config.depth + 1), config.seeds, sw**2, sb2, gen, torch.float64, ctx.device
             )
             lens, curv = tj.mlp_lengths(
                 ws, bs, torch.tanh, circle, n=config.n_points, curvature=True, first_activation=True
@@ -355,6 +357,16 @@ class CurveLengthDepth:
                     "largest deviation of 1 net's curvature <= 20%",
                     "95% bootstrap interval over nets of the largest deviation <= 0.2",
                     "issue 13: an interval over the independent unit",
+                ),
+                Change(
+                    DESIGN_DATE,
+                    "dtype",
+                    "the run's dtype (float32)",
+                    "float64 for these nets",
+                    "a numerical fix, not a tuning: on the first run at this design (commit "
+                    "c9d0234) |v|^2 |a|^2 overflowed float32 at layer 21 of 2 of the 5 "
+                    "sigma_w = 4 nets and gave an infinite curvature (estimate inf, "
+                    "inconclusive); sizes, seeds and region unchanged",
                 ),
             ),
         )
