@@ -11,12 +11,7 @@ import pandas as pd
 import pytest
 
 from depthlab.experiments._curvature_common import light_mean_field
-from depthlab.experiments.curvature_length import (
-    CurveLengthDepth,
-    CurveLengthWidth,
-    LengthDepthConfig,
-    LengthWidthConfig,
-)
+from depthlab.experiments.curvature_length import CurveLengthDepth, LengthDepthConfig
 from depthlab.experiments.curvature_phase import PhaseDiagram, PhaseDiagramConfig
 from depthlab.experiments.curvature_relu import (
     ReluHeConfig,
@@ -24,6 +19,7 @@ from depthlab.experiments.curvature_relu import (
     TransitionsConfig,
     TransitionsVsLength,
 )
+from depthlab.experiments.curvature_width import CurveLengthWidth, LengthWidthConfig
 from depthlab.theory import meanfield as mf
 
 NETS = 5

@@ -16,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from depthlab import evidence
 from depthlab import trajectory as tj
 from depthlab.theory import meanfield as mf
 
@@ -117,13 +118,38 @@ def shallow_worst_case(
         return length().numpy()
 
 
+DESIGN_DATE = "2026-12-02"  # when the evidence-based designs of issue 13 were fixed
+
+
+def _boot_seed(*key: object) -> np.random.SeedSequence:
+    """The bootstrap's resampling stream, named by the claim (no arithmetic on seeds)."""
+    text = "|".join(map(str, ("depthlab-bootstrap", *key)))
+    return np.random.SeedSequence(list(text.encode()))
+
+
+def bootstrap_estimate(
+    units: np.ndarray, statistic, *, unit: str, name: str, key: str
+) -> evidence.Estimate:
+    """``statistic`` of the rows of ``units`` (one row per independent unit) with its 95 %
+    percentile bootstrap interval over the rows."""
+    units = np.asarray(units, dtype=np.float64)
+    value = float(statistic(units))
+    iv = evidence.bootstrap(units, statistic, seed=_boot_seed(key))
+    lo, hi = iv if iv else (None, None)
+    return evidence.Estimate(
+        value, lo, hi, int(units.shape[0]), "bootstrap over " + unit, unit, name
+    )
+
+
 def fit_slope(x, y) -> float:
     """Least-squares slope of ``y`` against ``x``."""
     return float(np.polyfit(np.asarray(x, float), np.asarray(y, float), 1)[0])
 
 
 __all__ = [
+    "DESIGN_DATE",
     "MeanField",
+    "bootstrap_estimate",
     "fit_slope",
     "light_mean_field",
     "random_circle",

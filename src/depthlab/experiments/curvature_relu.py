@@ -44,12 +44,12 @@ from depthlab.config import ExperimentConfig
 from depthlab.context import RunContext
 from depthlab.core import Change, Claim, Region, Result
 from depthlab.experiments._curvature_common import (
+    bootstrap_estimate,
     light_mean_field,
     random_circle,
     stacked_mlp,
 )
 from depthlab.experiments.base import register
-from depthlab.experiments.curvature_length import bootstrap_estimate
 
 HISTORY_DATE = "2026-12-02"
 
