@@ -22,10 +22,8 @@ import torch
 from pydantic import Field
 
 import depthlab
-from depthlab.config import ExperimentConfig
-from depthlab.context import RunContext
-from depthlab.core import Claim, Result, verdict_from
-from depthlab.experiments import register
+from depthlab import Claim, ExperimentConfig, Result, RunContext, register
+from depthlab.core import verdict_from
 from depthlab.init import initialize
 from depthlab.report import build_report
 from depthlab.runs.sweep import parse_spec, read_table, run_sweep

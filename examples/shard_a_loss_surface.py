@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from depthlab.parallel.shard import run_sharded
+from depthlab.parallel import run_sharded
 
 
 class TinyNet(nn.Module):

@@ -8,9 +8,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from depthlab import TrainConfig, fit
 from depthlab.data import synthetic
 from depthlab.numerics import NonFiniteError, locate_nonfinite
-from depthlab.train import TrainConfig, fit
 
 
 class LogFeatures(nn.Module):

@@ -1,3 +1,5 @@
+import sys
+
 from depthlab.cli import main
 
-main()
+sys.exit(main())

@@ -19,6 +19,28 @@ def _umask() -> int:
 
 _UMASK = _umask()  # read once at import: os.umask is process-wide, so never toggle it later
 
+# Test hook (tests/cli/test_kill_every_write.py): DEPTHLAB_KILL_AT_WRITE=N SIGKILLs this process at
+# its N-th atomic write, after the temp file is written and before the rename ("N" or "N:before")
+# or just after the rename ("N:after"). DEPTHLAB_WRITE_LOG=FILE appends each written path to FILE.
+_WRITES = [0]
+_HOOKED = bool(os.environ.get("DEPTHLAB_KILL_AT_WRITE") or os.environ.get("DEPTHLAB_WRITE_LOG"))
+
+
+def _test_hook(phase: str, path: Path) -> None:
+    spec = os.environ.get("DEPTHLAB_KILL_AT_WRITE")
+    log = os.environ.get("DEPTHLAB_WRITE_LOG")
+    if phase == "before":
+        _WRITES[0] += 1
+        if log:
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write(f"{path}\n")
+    if spec:
+        n, _, when = spec.partition(":")
+        if _WRITES[0] == int(n) and (when or "before") == phase:
+            import signal
+
+            os.kill(os.getpid(), signal.SIGKILL)
+
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
@@ -30,7 +52,11 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual permissions
+        if _HOOKED:
+            _test_hook("before", path)
         os.replace(tmp, path)
+        if _HOOKED:
+            _test_hook("after", path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from depthlab.validate import InputError, parse_set, read_config_file
 
 # The sizes a run can take: ``tiny`` (seconds, contract tests), ``quick`` (a smoke test of about a
 # minute for everything), ``default`` (``make demo``: every empirical claim decided on a laptop CPU)
@@ -13,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 SCALES: tuple[str, ...] = ("tiny", "quick", "default", "paper")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError):
     """A bad config key or value. The message is one line naming the key and what is allowed."""
 
 
@@ -129,32 +130,39 @@ def format_validation_error(err: ValidationError, model: type[BaseModel]) -> str
     allowed = ", ".join(sorted(model.model_fields))
     if e["type"] == "extra_forbidden":
         return f"config error: unknown key {key!r}; allowed keys: {allowed}"
+    msg = " ".join(str(e["msg"]).removeprefix("Value error, ").split())
+    if not e["loc"]:  # a model-level check: its message names the key itself
+        return f"config error: {msg}"
     got = e.get("input")
-    got_s = f" (got {got!r})" if not isinstance(got, dict) else ""
-    return f"config error: key {key!r}: {e['msg']}{got_s}"
+    got_s = f" (got {_short(got)})" if not isinstance(got, dict) else ""
+    return f"config error: key {key!r}: {msg}{got_s}"
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, so a huge value never floods the error line."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
-    """Parse ``["a=1", "b=[1,2]", "c.d=x"]`` into a dict; values are YAML (``safe_load``)."""
+    """Parse ``["a=1", "b=[1,2]", "c.d=x"]`` into a dict; values are YAML, read by
+    :func:`depthlab.validate.parse_set` (no aliases, tags or deep nesting). A key given twice is
+    an error, not a silent last-wins."""
     out: dict[str, Any] = {}
     for pair in pairs or []:
-        if "=" not in pair:
-            raise ConfigError(f"config error: --set expects key=value, got {pair!r}")
-        key, raw = pair.split("=", 1)
-        key = key.strip()
-        if not key:
-            raise ConfigError(f"config error: --set has an empty key in {pair!r}")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError:
-            value = raw
+            key, value = parse_set(pair)
+        except InputError as exc:
+            raise ConfigError(f"config error: {exc}") from None
+        if key in out:
+            raise ConfigError(f"config error: --set gives key {key!r} twice; give it once")
         out[key] = value
     return out
 
 
 def load_yaml_config(path: str) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config error: {path} must hold a mapping of key: value")
-    return data
+    """A ``--config`` file: a YAML mapping read by :func:`depthlab.validate.read_config_file`."""
+    try:
+        return read_config_file(path)
+    except InputError as exc:
+        raise ConfigError(f"config error: {exc}") from None

@@ -15,16 +15,24 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
-err_console = Console(stderr=True)
+# Errors are one line and never wrapped: a script reading stderr gets the whole message on one
+# line whatever the terminal width (soft_wrap), and no colour codes when stderr is not a terminal.
+err_console = Console(stderr=True, soft_wrap=True)
 
 STATE = {"quiet": False}
 
 
-def fail(message: str, code: int = 2) -> None:
-    """Print one clear line to stderr and exit with ``code`` (2 = bad input)."""
+def error_line(message: str) -> None:
+    """Print ``error: MESSAGE`` as one line on stderr (newlines in MESSAGE are folded)."""
     from rich.markup import escape
 
-    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, markup=True)
+    text = " ".join(str(message).split())
+    err_console.print(f"[bold red]error:[/] {escape(text)}", highlight=False, markup=True)
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print one clear line to stderr and exit with ``code`` (2 = bad input)."""
+    error_line(message)
     raise typer.Exit(code)
 
 

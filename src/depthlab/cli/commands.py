@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -10,14 +11,27 @@ import typer
 from depthlab.cli.app import app, claims_table, console, err_console, fail, progress
 
 DEVICE_HELP = "auto | cpu | cuda"
+SEED_MAX = 2**63 - 1  # = depthlab.context.SEED_MAX
+SEED_HELP = f"Seed for every random draw (0..{SEED_MAX})."
 
 
 @app.command("list")
-def list_cmd() -> None:
+def list_cmd(
+    names: bool = typer.Option(
+        False, "--names", help="Only the names, one a line (the default when piped)."
+    ),
+) -> None:
     """List the registered experiments in lecture order."""
     from rich.table import Table
 
     from depthlab.experiments import SECTIONS, registry
+
+    if names or not sys.stdout.isatty():
+        from depthlab.experiments import probes
+
+        for name in [*registry(), *probes()]:
+            typer.echo(name)
+        return
 
     table = Table(title="depthlab experiments")
     table.add_column("name", style="bold")
@@ -47,7 +61,7 @@ def _run_one(name, overrides, out, quick, seed, device):
     except (ConfigError, KeyError) as exc:
         fail(str(exc).strip("'\""))
     except ValueError as exc:
-        if "device" in str(exc):
+        if "device" in str(exc) or "seed" in str(exc):
             fail(str(exc))
         raise
 
@@ -59,20 +73,22 @@ def run_cmd(
         None, "--set", help="Override a config key: key=value (YAML value)."
     ),
     config: Path = typer.Option(None, "--config", help="YAML file of config overrides."),
-    out: Path = typer.Option(None, "--out", help="Run directory (default runs/NAME)."),
-    seed: int = typer.Option(0, "--seed", help="Seed for every random draw."),
+    out: str = typer.Option(None, "--out", help="Run directory (default runs/NAME)."),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help=SEED_HELP),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     quick: bool = typer.Option(False, "--quick", help="The small, fast variant."),
 ) -> None:
     """Run one experiment and write its run directory."""
     from depthlab.config import ConfigError, load_yaml_config, parse_overrides
+    from depthlab.validate import InputError, check_out_dir
 
     try:
-        overrides = load_yaml_config(str(config)) if config else {}
-        overrides.update(parse_overrides(set_))
-    except (ConfigError, OSError) as exc:
+        overrides = load_yaml_config(str(config)) if config is not None else {}
+        for key, value in parse_overrides(set_).items():
+            overrides[key] = value
+        out = check_out_dir(Path("runs") / name if out is None else out)
+    except (ConfigError, InputError) as exc:
         fail(str(exc))
-    out = out or Path("runs") / name
     t0 = time.perf_counter()
     result = _run_one(name, overrides, out, quick, seed, device)
     claims_table([result])
@@ -81,17 +97,23 @@ def run_cmd(
 
 @app.command("reproduce")
 def reproduce_cmd(
-    out: Path = typer.Option(Path("runs/reproduce"), "--out", help="Output directory."),
+    out: str = typer.Option("runs/reproduce", "--out", help="Output directory."),
     quick: bool = typer.Option(
         False, "--quick", help="Small, fast variants (minutes on a laptop)."
     ),
     only: list[str] = typer.Option(None, "--only", help="Run only these experiments (repeatable)."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help=SEED_HELP),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
     """Run every registered experiment and write OUT/index.html."""
     from depthlab.experiments import registry
     from depthlab.report import build_report
+    from depthlab.validate import InputError, check_out_dir
+
+    try:
+        out = check_out_dir(out)
+    except InputError as exc:
+        fail(str(exc))
 
     names = list(registry())
     if only:
@@ -124,13 +146,18 @@ def reproduce_cmd(
 @app.command("report")
 def report_cmd(
     root: Path = typer.Argument(..., help="A directory of run directories."),
-    out: Path = typer.Option(None, "--out", help="Output HTML file (default ROOT/index.html)."),
+    out: str = typer.Option(None, "--out", help="Output HTML file (default ROOT/index.html)."),
 ) -> None:
     """Rebuild the HTML report from saved runs, without recomputing anything."""
     from depthlab.report import build_report, find_runs
+    from depthlab.validate import InputError, check_out_file
 
     if not root.is_dir():
         fail(f"{root} is not a directory")
+    try:
+        out = check_out_file(out if out is not None else root / "index.html")
+    except InputError as exc:
+        fail(str(exc))
     if not find_runs(root):
         fail(f"no run directories under {root}")
     console.print(f"report: {build_report(root, out)}")
@@ -143,7 +170,9 @@ def env_cmd() -> None:
 
     from depthlab.runs.store import environment_meta
 
-    meta = environment_meta(torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    meta = environment_meta(
+        torch.device("cuda" if torch.cuda.is_available() else "cpu"), torch.get_default_dtype()
+    )
     meta["cuda_available"] = torch.cuda.is_available()
     meta["interop_threads"] = torch.get_num_interop_threads()
     for k, v in meta.items():

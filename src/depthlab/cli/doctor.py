@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import typer
 
@@ -23,6 +24,16 @@ def _shape(text: str) -> tuple[int, ...]:
     return dims
 
 
+def _check_zoo_widths(target: str) -> None:
+    """``mlp:W0-W1-...``: positive integers joined by single dashes (``mlp:-1-5`` is refused)."""
+    name, sep, arg = target.partition(":")
+    if name == "mlp" and sep and not re.fullmatch(r"[1-9][0-9]{0,6}(-[1-9][0-9]{0,6})+", arg):
+        fail(
+            f"bad widths {arg!r} in {target!r}: give at least two positive integers joined by "
+            "dashes, e.g. mlp:784-64-64-10"
+        )
+
+
 @app.command("doctor")
 def doctor_cmd(
     target: str = typer.Argument(
@@ -36,7 +47,9 @@ def doctor_cmd(
     input_shape: str = typer.Option(
         None, "--input-shape", help="Input shape without the batch dim, e.g. 3,32,32."
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed for --init and the example input."),
+    seed: int = typer.Option(
+        0, "--seed", min=0, max=2**63 - 1, help="Seed for --init and the example input."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the diagnosis as JSON."),
     strict: bool = typer.Option(False, "--strict", help="Exit 1 unless the verdict is healthy."),
 ) -> None:
@@ -46,6 +59,7 @@ def doctor_cmd(
     from depthlab.nets.load import load_target
     from depthlab.probes.doctor import diagnose
 
+    _check_zoo_widths(target)
     try:
         model, example = load_target(target, init=init, seed=seed)
     except ValueError as exc:

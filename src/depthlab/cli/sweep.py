@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import typer
 
 from depthlab.cli.app import STATE, app, console, err_console, fail
+
+MAX_CELLS = 100_000  # = depthlab.runs.sweep.MAX_CELLS (not imported: keeps `--help` fast)
 
 
 def _progress_columns():
@@ -36,29 +39,55 @@ def _progress_columns():
 @app.command("sweep")
 def sweep_cmd(
     spec_path: Path = typer.Argument(..., metavar="SPEC.yaml", help="The sweep spec (YAML)."),
-    out: Path = typer.Option(None, "--out", help="Sweep directory (default: spec's out)."),
+    out: str = typer.Option(None, "--out", help="Sweep directory (default: spec's out)."),
     backend: str = typer.Option("local", "--backend", help="local | serial | ray"),
-    jobs: int = typer.Option(1, "--jobs", "-j", help="Parallel cells (local processes)."),
+    jobs: int = typer.Option(
+        1, "--jobs", "-j", help="Parallel cells (local processes); at most the CPU count."
+    ),
+    force_jobs: bool = typer.Option(
+        False, "--force-jobs", help="Allow --jobs above the CPU count."
+    ),
+    max_cells: int = typer.Option(
+        MAX_CELLS, "--max-cells", help="Refuse a spec of more cells than this."
+    ),
     address: str = typer.Option(None, "--address", help="Ray cluster address (ray backend)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and list cells; run nothing."),
 ) -> None:
     """Run SPEC's cells (skipping finished ones) and write OUT/table as a Parquet dataset."""
     from depthlab.parallel.executors import BACKENDS
-    from depthlab.runs.sweep import SpecError, load_spec, plan, read_status, run_sweep
+    from depthlab.runs.sweep import (
+        SpecError,
+        check_ray_address,
+        load_spec,
+        plan,
+        read_status,
+        run_sweep,
+    )
     from depthlab.runs.sweep import cell_dir as _cell_dir
+    from depthlab.validate import InputError, check_out_dir
 
     if backend not in BACKENDS:
         fail(f"--backend {backend!r} is not known; allowed: {', '.join(BACKENDS)}")
+    cpus = os.cpu_count() or 1
     if jobs < 1:
         fail(f"--jobs must be >= 1, got {jobs}")
-    if address and backend != "ray":
+    if jobs > cpus and not force_jobs:
+        fail(f"--jobs {jobs} is more than the {cpus} CPUs here; use --force-jobs to allow it")
+    if max_cells < 1:
+        fail(f"--max-cells must be >= 1, got {max_cells}")
+    if address is not None and backend != "ray":
         fail("--address is only for --backend ray")
     try:
-        spec = load_spec(spec_path)
-        cells = plan(spec)
-    except SpecError as exc:
+        spec = load_spec(spec_path, max_cells=max_cells)
+        cells = plan(spec, max_cells=max_cells)
+        default = spec.out if spec.out is not None else f"runs/sweep-{spec.experiment}"
+        out_dir = check_out_dir(
+            out if out is not None else default, "--out" if out is not None else "the spec's out"
+        )
+        if backend == "ray" and address is not None and not dry_run:
+            check_ray_address(address)
+    except (SpecError, InputError) as exc:
         fail(str(exc))
-    out_dir = out or Path(spec.out or f"runs/sweep-{spec.experiment}")
     if dry_run:
         from rich.table import Table
 
@@ -103,7 +132,13 @@ def sweep_cmd(
         if bar is not None:
             bar.start()
         summary = run_sweep(
-            spec, out_dir, backend=backend, jobs=jobs, address=address, on_event=on_event
+            spec,
+            out_dir,
+            backend=backend,
+            jobs=jobs,
+            address=address,
+            on_event=on_event,
+            max_cells=max_cells,
         )
     except SpecError as exc:
         fail(str(exc))

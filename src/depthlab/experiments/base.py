@@ -70,9 +70,8 @@ def _discover() -> None:
     if _DISCOVERED:
         return
     _DISCOVERED = True
-    import depthlab.experiments as pkg
-
-    for mod in pkgutil.iter_modules(pkg.__path__):
+    here = os.path.dirname(os.path.abspath(__file__))  # this package's folder, without importing it
+    for mod in pkgutil.iter_modules([here]):
         if not mod.name.startswith("_") and mod.name not in {"base"}:
             importlib.import_module(f"depthlab.experiments.{mod.name}")
     for extra in filter(

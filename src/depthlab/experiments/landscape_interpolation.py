@@ -32,7 +32,6 @@ import copy
 
 import numpy as np
 import pandas as pd
-import torch
 import torch.nn.functional as F
 from pydantic import Field
 
@@ -81,9 +80,7 @@ class LandscapeInterpolation:
         if config.n_train is not None:
             data = data.subset(config.n_train, None)
         data = data.to(ctx.device, ctx.dtype)
-        with torch.random.fork_rng(devices=[]):  # the caller's global RNG state is restored
-            torch.manual_seed(ctx.seed)  # PyTorch's module init draws from the global RNG
-            init = cnn1d(channels=config.channels)
+        init = cnn1d(channels=config.channels, generator=ctx.generator("init"))
         init = init.to(ctx.device, ctx.dtype)
         runs, accs = {}, {}
         for tag, bs, stream in (("SB", config.small_batch, 1), ("LB", config.large_batch, 2)):

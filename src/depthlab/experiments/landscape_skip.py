@@ -52,7 +52,6 @@ from __future__ import annotations
 from typing import Literal
 
 import pandas as pd
-import torch
 import torch.nn.functional as F
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -63,6 +62,7 @@ from depthlab.core import Claim, Result, verdict_from
 from depthlab.experiments.base import register
 from depthlab.landscape import hessian
 from depthlab.nets import count_params, resnet1d, resnet_cifar
+from depthlab.nets.seeded import keep_global_rng, reset_parameters
 from depthlab.train import TrainConfig, fit
 
 SOURCE = "Li et al. 2018 (NeurIPS), Figs. 5 and 7, Table 1; lecture slides 16 and 26"
@@ -208,9 +208,9 @@ class LandscapeSkip:
         jobs = [(d, s) for d in depths for s in (True, False)]
         for i, (depth, skip) in enumerate(ctx.progress.track(jobs, "landscape-skip nets")):
             label = f"depth {depth}, {'skip' if skip else 'no skip'}"
-            with torch.random.fork_rng(devices=[]):  # the caller's global RNG state is restored
-                torch.manual_seed(ctx.seed * 1000 + depth)  # module init uses the global RNG
-                net = build_net(config, depth, skip)
+            g = ctx.generator("init", depth)  # PyTorch's default init, drawn from this stream
+            with keep_global_rng(g):  # the caller's global RNG state is left as it was
+                net = reset_parameters(build_net(config, depth, skip), g)
             net = net.to(ctx.device, ctx.dtype)
             tr = fit(net, data, train_cfg, generator=ctx.generator(100 + i), description=label)
             net.eval()

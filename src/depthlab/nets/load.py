@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from depthlab.context import derive_seed
 from depthlab.init import SCHEMES, initialize
 from depthlab.nets.mlp import mlp, parse_widths
 from depthlab.nets.resnet import cnn1d, resnet1d, resnet20, resnet56, resnet110
@@ -26,6 +27,11 @@ _FIXED = {
 ZOO = ("mlp", *_FIXED)
 
 
+def _build_generator(seed: int, target: str) -> torch.Generator:
+    """The stream a zoo model's default init is drawn from: keyed by the seed and the spec."""
+    return torch.Generator().manual_seed(derive_seed(seed, "load_target", target))
+
+
 def load_target(
     target: str, init: str | None = None, seed: int = 0
 ) -> tuple[nn.Module, torch.Tensor | None]:
@@ -34,6 +40,8 @@ def load_target(
     ``target`` is one of: ``package.module:factory`` (a zero-argument callable or a module
     attribute), a zoo spec ``mlp:784-64-64-10`` / ``resnet20`` / ``cnn1d`` / ``resnet1d``, or the
     path of a TorchScript file. ``init`` re-initializes the loaded model with a scheme first.
+    A zoo model's default (PyTorch) init is drawn from a generator keyed by ``seed`` and the spec,
+    so the same ``seed`` gives the same model.
     Raises ``ValueError`` with one line naming the bad value and what is allowed.
     """
     name, _, arg = target.partition(":")
@@ -57,11 +65,11 @@ def load_target(
                 raise ValueError(
                     f"bad widths {arg!r} in {target!r}: {exc}; write e.g. mlp:784-64-64-10"
                 ) from None
-            model = mlp(widths)
+            model = mlp(widths, generator=_build_generator(seed, target))
         elif arg:
             raise ValueError(f"zoo model {name!r} takes no arguments, got {arg!r}")
         else:
-            model = _FIXED[name]()
+            model = _FIXED[name](generator=_build_generator(seed, target))
             shape = (3, 32, 32) if name in ("resnet20", "resnet56", "resnet110") else (40,)
             example = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
     elif arg and name:

@@ -26,13 +26,21 @@ class TreeNet(nn.Module):
     n_inputs : a power of two ≥ 2.
     node_width : hidden units m of every node.
     activation : the nodes' nonlinearity.
+    generator : seeds the LeCun-normal weights (:meth:`reset_parameters`); None: global RNG.
 
     Attributes
     ----------
     w1, b1, w2, b2 : per level, ``(nodes, 2, m)``, ``(nodes, m)``, ``(nodes, m, 1)``, ``(nodes, 1)``.
     """
 
-    def __init__(self, n_inputs: int, node_width: int, activation: str = "tanh") -> None:
+    def __init__(
+        self,
+        n_inputs: int,
+        node_width: int,
+        activation: str = "tanh",
+        *,
+        generator: torch.Generator | None = None,
+    ) -> None:
         super().__init__()
         if n_inputs < 2 or n_inputs & (n_inputs - 1):
             raise ValueError(f"n_inputs must be a power of two >= 2, got {n_inputs}")
@@ -49,7 +57,7 @@ class TreeNet(nn.Module):
             self.w2.append(nn.Parameter(torch.empty(nodes, node_width, 1)))
             self.b2.append(nn.Parameter(torch.zeros(nodes, 1)))
             nodes //= 2
-        self.reset_parameters()
+        self.reset_parameters(generator)
 
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator | None = None) -> TreeNet:
@@ -82,6 +90,12 @@ class TreeNet(nn.Module):
         )
 
 
-def tree_net(n_inputs: int, node_width: int, activation: str = "tanh") -> TreeNet:
-    """A :class:`TreeNet` with ``(n − 1)(4m + 1)`` parameters."""
-    return TreeNet(n_inputs, node_width, activation)
+def tree_net(
+    n_inputs: int,
+    node_width: int,
+    activation: str = "tanh",
+    *,
+    generator: torch.Generator | None = None,
+) -> TreeNet:
+    """A :class:`TreeNet` with ``(n − 1)(4m + 1)`` parameters, seeded by ``generator``."""
+    return TreeNet(n_inputs, node_width, activation, generator=generator)

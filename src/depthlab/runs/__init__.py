@@ -1,4 +1,7 @@
-"""Run directories, atomic writes and the runner that ties an experiment to a directory."""
+"""Run directories, the runner that ties an experiment to one, and sweeps (above experiments/).
+
+The atomic writers live in the bottom layer, :mod:`depthlab.atomic`; they are re-exported here too.
+"""
 
 from depthlab.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
 from depthlab.runs.runner import run_experiment

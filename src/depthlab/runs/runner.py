@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +18,40 @@ from depthlab.core import Result
 from depthlab.progress import QUIET, Progress
 from depthlab.runs.figures import draw_figures, draws_from_results
 from depthlab.runs.store import begin_run, environment_meta, save_failure, save_result
+
+
+class RunTerminated(BaseException):
+    """Raised in the main thread on SIGTERM (see :func:`sigterm_raises`).
+
+    A ``BaseException`` like ``KeyboardInterrupt``, so ``except Exception`` in experiment code
+    does not swallow it; :func:`run_experiment` records it as the run's failure.
+    """
+
+
+@contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """Within this block SIGTERM raises :class:`RunTerminated`, as Ctrl-C raises KeyboardInterrupt.
+
+    So a run stopped by ``kill`` (or a scheduler's timeout) ends ``failed`` with the reason in its
+    ``error.txt`` instead of staying ``running``. Does nothing outside the main thread or where
+    SIGTERM already has a handler; the previous handler is restored on exit.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous not in (signal.SIG_DFL, None):
+        yield
+        return
+
+    def _raise(signum, frame):
+        raise RunTerminated("received SIGTERM: the run was stopped by a signal")
+
+    signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def run_experiment(
@@ -43,19 +81,21 @@ def run_experiment(
     dev = resolve_device(device)
     run_dir = begin_run(out_dir, exp.name, config.model_dump(mode="json"))
     ctx = RunContext(
-        device=dev, dtype=dtype, seed=seed, out_dir=run_dir, quick=quick, progress=progress,
+        device=dev,
+        dtype=dtype,
+        seed=seed,
+        out_dir=run_dir,
+        quick=quick,
+        progress=progress,
         scale=scale,
     )
     meta = environment_meta(dev, dtype) | {"seed": seed, "quick": quick, "scale": scale}
     meta |= {"title": exp.title, "section": exp.section, "order": getattr(exp, "order", 0)}
     t0 = time.perf_counter()
     try:
-        torch_state = torch.random.get_rng_state()
-        torch.manual_seed(seed)  # only for third-party code that ignores generators
-        try:
-            result = exp.run(config, ctx)
-        finally:
-            torch.random.set_rng_state(torch_state)
+        # No global seeding: every random draw comes from ctx.generator(*key) / ctx.rng(*key), and
+        # nets take generator= (depthlab.nets.seeded), so the global RNG never decides a number.
+        result = exp.run(config, ctx)
         result.config = config.model_dump(mode="json")
         result.meta = {**meta, **result.meta, "wall_s": round(time.perf_counter() - t0, 3)}
         _check_finite(result)
@@ -75,4 +115,6 @@ def _check_finite(result: Result) -> None:
 
     bad = [k for k, v in result.metrics.items() if isinstance(v, float) and not math.isfinite(v)]
     if bad:
-        raise FloatingPointError(f"experiment {result.experiment!r} produced non-finite metrics: {bad}")
+        raise FloatingPointError(
+            f"experiment {result.experiment!r} produced non-finite metrics: {bad}"
+        )

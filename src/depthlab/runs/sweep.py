@@ -1,6 +1,6 @@
 """Sweeps: one experiment over a grid of config values and seeds, resumable, local or on Ray.
 
-A spec (YAML, read with ``yaml.safe_load``) names a registered experiment and what to vary::
+A spec (YAML, read by :func:`depthlab.validate.read_config_file`: safe, no aliases or tags) names a registered experiment and what to vary::
 
     experiment: universal-approximation
     quick: true                  # start from the --quick config
@@ -50,15 +50,26 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from depthlab.config import ConfigError
 from depthlab.atomic import atomic_write_json, atomic_write_parquet
+from depthlab.config import ConfigError
+from depthlab.context import SEED_MAX
 from depthlab.parallel.executors import Event, Executor, Resources, make_executor
 from depthlab.runs.store import read_status
+from depthlab.validate import InputError, read_config_file
 
 SPEC_VERSION = 1
+MAX_CELLS = 100_000  # the default cap on a sweep's cells (``--max-cells`` changes it)
+DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
 class SpecError(ConfigError):
@@ -104,13 +115,20 @@ class SweepSpec(BaseModel):
 
     @field_validator("seeds", mode="before")
     @classmethod
-    def _seeds(cls, v: Any) -> Any:
+    def _seeds(cls, v: Any, info: ValidationInfo) -> Any:
         if isinstance(v, bool):
             raise ValueError("seeds must be a list of integers or a count")
         if isinstance(v, int):
             if v < 1:
                 raise ValueError(f"seeds as a count must be >= 1, got {v}")
+            cap = (info.context or {}).get("max_cells", MAX_CELLS)
+            if v > cap:  # checked before range(v) is built: 10^12 seeds must not allocate
+                raise ValueError(f"seeds count {v} is more than the cell cap {cap} (--max-cells)")
             return list(range(v))
+        if isinstance(v, list):
+            bad = [s for s in v if isinstance(s, bool) or not isinstance(s, int)]
+            if bad:
+                raise ValueError(f"seeds must be integers in 0..{SEED_MAX}, got {_short(bad[0])}")
         return v
 
     @field_validator("seeds")
@@ -119,9 +137,25 @@ class SweepSpec(BaseModel):
         if not v:
             raise ValueError("seeds is empty; give at least one seed")
         if any(s < 0 for s in v):
-            raise ValueError(f"seeds must be >= 0, got {v}")
+            raise ValueError(f"seeds must be >= 0, got {_short(min(v))}")
+        if any(s > SEED_MAX for s in v):
+            raise ValueError(f"seeds must be in 0..{SEED_MAX}, got {max(v)}")
         if len(set(v)) != len(v):
-            raise ValueError(f"seeds has duplicates: {v}")
+            raise ValueError(f"seeds has duplicates: {_short(v)}")
+        return v
+
+    @field_validator("device", mode="before")
+    @classmethod
+    def _device_ok(cls, v: Any) -> Any:
+        if not isinstance(v, str) or (v not in DEVICES and not _is_cuda_index(v)):
+            raise ValueError(f"device must be one of {', '.join(DEVICES)} (or cuda:N), got {v!r}")
+        return v
+
+    @field_validator("quick", mode="before")
+    @classmethod
+    def _quick_is_bool(cls, v: Any) -> Any:
+        if not isinstance(v, bool):
+            raise ValueError(f"quick must be true or false, got {_short(v)}")
         return v
 
     @field_validator("grid")
@@ -131,6 +165,40 @@ class SweepSpec(BaseModel):
             if not values:
                 raise ValueError(f"grid key {key!r} has no values; give at least one")
         return v
+
+
+def _is_cuda_index(v: str) -> bool:
+    head, _, idx = v.partition(":")
+    return head == "cuda" and idx.isdigit() and idx.isascii()
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def count_cells(spec: SweepSpec) -> int:
+    """Cells before de-duplication: grid product x cases x seeds (no list is built)."""
+    n = max(1, len(spec.cases)) * len(spec.seeds)
+    for values in spec.grid.values():
+        n *= len(values)
+    return n
+
+
+def check_cell_cap(spec: SweepSpec, max_cells: int = MAX_CELLS) -> int:
+    """Raise :class:`SpecError` if ``spec`` expands to more than ``max_cells`` cells."""
+    n = count_cells(spec)
+    if n > max_cells:
+        sizes = " x ".join(
+            [f"{len(v)} {k}" for k, v in spec.grid.items()]
+            + ([f"{len(spec.cases)} cases"] if spec.cases else [])
+            + [f"{len(spec.seeds)} seeds"]
+        )
+        raise SpecError(
+            f"spec error: {n} cells ({sizes}) is more than the cap of {max_cells}; "
+            "shrink the grid or raise --max-cells"
+        )
+    return n
 
 
 @dataclass(frozen=True)
@@ -193,14 +261,17 @@ def _find_nan(value: Any, where: str) -> None:
             _find_nan(v, f"{where}[{i}]")
 
 
-def parse_spec(data: Any) -> SweepSpec:
-    """Validate a spec mapping; raise :class:`SpecError` with one clear line if it is malformed."""
+def parse_spec(data: Any, max_cells: int = MAX_CELLS) -> SweepSpec:
+    """Validate a spec mapping; raise :class:`SpecError` with one clear line if it is malformed.
+
+    The number of cells (grid product x cases x seeds) is checked against ``max_cells`` before
+    anything is expanded."""
     if not isinstance(data, dict):
         raise SpecError(
             f"spec error: a sweep spec is a mapping of key: value, got {type(data).__name__}"
         )
     try:
-        spec = SweepSpec.model_validate(data)
+        spec = SweepSpec.model_validate(data, context={"max_cells": max_cells})
     except ValidationError as err:
         e = err.errors()[0]
         if e["type"] == "extra_forbidden":
@@ -208,13 +279,13 @@ def parse_spec(data: Any) -> SweepSpec:
             allowed = "experiment, grid, cases, set, seeds, quick, device, resources, out"
             if key.startswith("resources."):
                 allowed = "num_cpus, num_gpus"
-            raise SpecError(
-                f"spec error: unknown key {key!r}; allowed keys: {allowed}"
-            ) from None
+            raise SpecError(f"spec error: unknown key {key!r}; allowed keys: {allowed}") from None
         key = ".".join(str(p) for p in e["loc"]) or "<spec>"
-        msg = e["msg"].removeprefix("Value error, ")
+        msg = " ".join(str(e["msg"]).removeprefix("Value error, ").split())
         got = e.get("input")
-        shown = f" (got {got!r})" if not isinstance(got, (dict, list)) or not got else ""
+        shown = f" (got {_short(got)})" if not isinstance(got, (dict, list)) or not got else ""
+        if "got " in msg:
+            shown = ""
         raise SpecError(f"spec error: key {key!r}: {msg}{shown}") from None
     for part in ("grid", "cases", "fixed"):
         _find_nan(getattr(spec, part), "set" if part == "fixed" else part)
@@ -230,20 +301,18 @@ def parse_spec(data: Any) -> SweepSpec:
             if k in sources:
                 raise SpecError(f"spec error: key {k!r} is set in both {sources[k]} and {part}")
             sources[k] = part
+    check_cell_cap(spec, max_cells)
     return spec
 
 
-def load_spec(path: str | os.PathLike) -> SweepSpec:
-    """Read a YAML spec with ``yaml.safe_load`` and validate it."""
+def load_spec(path: str | os.PathLike, max_cells: int = MAX_CELLS) -> SweepSpec:
+    """Read a YAML spec with :func:`depthlab.validate.read_config_file` (safe YAML: no aliases,
+    tags, duplicate keys, tabs or deep nesting) and validate it."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"spec error: cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SpecError(f"spec error: {path} is not valid YAML: {exc}".splitlines()[0]) from None
-    return parse_spec(data)
+        data = read_config_file(path, what="spec")
+    except InputError as exc:
+        raise SpecError(f"spec error: {exc}") from None
+    return parse_spec(data, max_cells=max_cells)
 
 
 def _canonical(obj: Any) -> str:
@@ -273,7 +342,7 @@ def _column_encoder(values: list[Any]) -> tuple[Callable[[Any], Any], str]:
     return (lambda v: json.dumps(v, sort_keys=True, default=str)), "string"
 
 
-def plan(spec: SweepSpec) -> list[Cell]:
+def plan(spec: SweepSpec, max_cells: int = MAX_CELLS) -> list[Cell]:
     """Expand a spec into cells, validating every cell's config (nothing is written).
 
     Raises
@@ -289,8 +358,11 @@ def plan(spec: SweepSpec) -> list[Cell]:
             f"spec error: unknown experiment {spec.experiment!r}; available: {', '.join(reg)}"
         )
     exp = reg[spec.experiment]
+    check_cell_cap(spec, max_cells)
     grid_keys = list(spec.grid)
-    combos = [dict(zip(grid_keys, vals)) for vals in itertools.product(*spec.grid.values())]
+    combos = [
+        dict(zip(grid_keys, vals, strict=True)) for vals in itertools.product(*spec.grid.values())
+    ]
     cases = spec.cases or [{}]
     swept: list[dict[str, Any]] = [{**case, **combo} for case in cases for combo in combos]
     swept_keys = list(dict.fromkeys(k for s in swept for k in s))
@@ -416,6 +488,55 @@ def write_parts(out: Path, cell: Cell) -> None:
 ProgressFn = Callable[[Event, dict[str, int]], None]
 
 
+def _check_manifest(manifest: Path, spec: SweepSpec, out_p: Path) -> None:
+    """Refuse a damaged ``sweep.json`` or one of another experiment (nothing is written)."""
+    if not manifest.exists():
+        return
+    try:
+        old = json.loads(manifest.read_text(encoding="utf-8"))
+        if not isinstance(old, dict):
+            raise ValueError("not a mapping")
+    except (ValueError, OSError) as exc:
+        raise SpecError(
+            f"spec error: {manifest} is damaged ({type(exc).__name__}); remove it or choose "
+            "another out directory"
+        ) from None
+    if old.get("experiment") != spec.experiment:
+        raise SpecError(
+            f"spec error: {out_p} holds a sweep of {old.get('experiment')!r}, not "
+            f"{spec.experiment!r}; choose another out directory"
+        )
+
+
+def _begin_sweep(
+    spec: SweepSpec, cells: list[Cell], out_p: Path
+) -> tuple[SweepSummary, list[Cell]]:
+    """Write ``sweep.json``, drop stale rows, and split the cells into finished and to do."""
+    atomic_write_json(
+        out_p / "sweep.json",
+        {
+            "version": SPEC_VERSION,
+            "experiment": spec.experiment,
+            "spec": spec.model_dump(mode="json", by_alias=True),
+            "cells": [
+                {"key": c.key, "seed": c.seed, "overrides": c.overrides, "columns": c.columns}
+                for c in cells
+            ],
+        },
+    )
+    remove_stale_rows(out_p, {c.key for c in cells})
+    summary = SweepSummary(out_p, total=len(cells))
+    todo = []
+    for c in cells:
+        if read_status(cell_dir(out_p, c.key)) == "done":
+            summary.skipped += 1
+            if not (out_p / "table" / f"cell-{c.key}.parquet").exists():
+                write_parts(out_p, c)  # the driver died between the run and its table row
+        else:
+            todo.append(c)
+    return summary, todo
+
+
 def run_sweep(
     spec: SweepSpec,
     out: str | os.PathLike | None = None,
@@ -425,6 +546,7 @@ def run_sweep(
     address: str | None = None,
     executor: Executor | None = None,
     on_event: ProgressFn | None = None,
+    max_cells: int = MAX_CELLS,
 ) -> SweepSummary:
     """Plan, skip finished cells, run the rest, and keep the sweep table in step.
 
@@ -437,6 +559,12 @@ def run_sweep(
     executor : use this executor instead of building one from ``backend``.
     on_event : called with each :class:`Event` and the counts
         ``{"total", "done", "failed", "running", "skipped"}``, for progress bars.
+    max_cells : refuse a spec of more cells than this (checked before expanding it).
+
+    Local workers are capped at the number of cells left to run. Rows of ``OUT/table`` and
+    ``OUT/tables/*`` whose cell is not in this spec (left by an earlier, edited spec) are removed,
+    so the table always matches ``sweep.json``; the earlier cells' run directories are kept and are
+    reused if a later spec plans them again.
 
     Returns
     -------
@@ -444,45 +572,45 @@ def run_sweep(
         Counts; failed cells' one-line errors are in ``errors`` and tracebacks in their run
         directory's ``error.txt``.
     """
-    cells = plan(spec)
+    cells = plan(spec, max_cells=max_cells)
     out_p = Path(out or spec.out or f"runs/sweep-{spec.experiment}")
-    manifest = out_p / "sweep.json"
-    if manifest.exists():
-        old = json.loads(manifest.read_text())
-        if old.get("experiment") != spec.experiment:
-            raise SpecError(
-                f"spec error: {out_p} holds a sweep of {old.get('experiment')!r}, not "
-                f"{spec.experiment!r}; choose another out directory"
-            )
-    atomic_write_json(
-        manifest,
-        {
-            "version": SPEC_VERSION,
-            "experiment": spec.experiment,
-            "spec": spec.model_dump(mode="json", by_alias=True),
-            "cells": [
-                {"key": c.key, "seed": c.seed, "overrides": c.overrides, "columns": c.columns}
-                for c in cells
-            ],
-        },
-    )
-    summary = SweepSummary(out_p, total=len(cells))
-    todo = []
-    for c in cells:
-        if read_status(cell_dir(out_p, c.key)) == "done":
-            summary.skipped += 1
-            if not (out_p / "table" / f"cell-{c.key}.parquet").exists():
-                write_parts(out_p, c)  # the driver died between the run and its table row
-        else:
-            todo.append(c)
+    _check_manifest(out_p / "sweep.json", spec, out_p)
+    ray_ex = None
+    if backend == "ray" and executor is None:
+        # Connect before anything is written: a cluster that is not there is one line, no files.
+        if address:
+            check_ray_address(address)
+        ray_ex = make_executor(
+            "ray",
+            jobs=jobs,
+            address=address,
+            resources=Resources(spec.resources.num_cpus, spec.resources.num_gpus),
+        )
+        try:
+            ray_ex.start()
+        except ConnectionError as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise SpecError(f"--address {address}: no Ray cluster found ({first})") from None
+    try:
+        summary, todo = _begin_sweep(spec, cells, out_p)
+    except BaseException:
+        if ray_ex is not None:
+            ray_ex.close()
+        raise
     counts = {"total": len(todo), "done": 0, "failed": 0, "running": 0, "skipped": summary.skipped}
     if not todo:
+        if ray_ex is not None:
+            ray_ex.close()
         return summary
-    ex = executor or make_executor(
-        backend,
-        jobs=jobs,
-        address=address,
-        resources=Resources(spec.resources.num_cpus, spec.resources.num_gpus),
+    ex = (
+        executor
+        or ray_ex
+        or make_executor(
+            backend,
+            jobs=max(1, min(jobs, len(todo))),
+            address=address,
+            resources=Resources(spec.resources.num_cpus, spec.resources.num_gpus),
+        )
     )
     tasks = [(c.key, run_cell, (c, str(out_p))) for c in todo]
     try:
@@ -506,6 +634,43 @@ def run_sweep(
         if executor is None:
             ex.close()
     return summary
+
+
+def remove_stale_rows(out: str | os.PathLike, keep: set[str]) -> list[Path]:
+    """Remove ``OUT/table`` and ``OUT/tables/*`` parts of cells not in ``keep``; return them."""
+    out = Path(out)
+    removed = []
+    for part in [*out.glob("table/cell-*.parquet"), *out.glob("tables/*/cell-*.parquet")]:
+        key = part.name.removeprefix("cell-").removesuffix(".parquet")
+        if key not in keep:
+            part.unlink(missing_ok=True)
+            removed.append(part)
+    return removed
+
+
+def check_ray_address(address: str, timeout: float = 3.0) -> None:
+    """Fail fast, with one line, when a Ray ``--address`` cannot be reached.
+
+    ``auto`` / ``local`` are left to Ray (it finds or starts the cluster itself). Anything else is
+    ``[ray://]host:port``: a TCP connection to it must open within ``timeout`` seconds.
+    """
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SpecError(f"--address {address!r} is not host:port (or ray://host:port, or auto)")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise SpecError(
+            f"--address {address}: no Ray cluster answers there ({reason}); start one with "
+            "`ray start --head` or check the address"
+        ) from None
 
 
 def read_table(out: str | os.PathLike, name: str | None = None) -> pd.DataFrame:
