@@ -541,3 +541,37 @@ def test_overflow_in_a_later_batch_is_still_named():
     with pytest.raises(NonFiniteError, match=r"Inf first appears in the output of layer 2 'fc2'"):
         Teacher(net, batch_size=4).logits(x)
     assert torch.isfinite(Teacher(net, batch_size=4).logits(x[:8])).all()
+
+
+def test_hooks_that_define_the_weights_keep_running():
+    # old-style weight_norm and pruning compute the weight in a forward pre-hook: setting them
+    # aside would probe another network
+    import warnings
+
+    from torch.nn.utils import prune
+
+    g = torch.Generator().manual_seed(2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # weight_norm is deprecated upstream
+        first = nn.utils.weight_norm(nn.Linear(3, 6).double())
+    net = nn.Sequential(first, nn.ReLU(), nn.Linear(6, 2).double())
+    with torch.no_grad():
+        for p in net[2].parameters():
+            p.copy_(torch.randn(p.shape, generator=g, dtype=torch.float64))
+    prune.l1_unstructured(net[2], "weight", amount=0.5)
+    counter = Counter()
+    net.register_forward_hook(counter)
+    net.eval()(x_)  # every hook has run once: the stored .weight attributes are current
+    with torch.no_grad():  # ...and now stale: only the pre-hooks bring them up to date
+        first.weight_g.mul_(3.0)
+        net[2].weight_orig.mul_(-2.0)
+    v, g_ = first.weight_v, first.weight_g
+    w1 = g_ * v / v.norm(dim=1, keepdim=True)
+    w2 = net[2].weight_orig * net[2].weight_mask
+    want = F.linear(F.relu(F.linear(x_, w1, first.bias)), w2, net[2].bias).detach()
+    counter.calls = 0
+    before = snapshot(net)
+    got = Teacher(net).logits(x_)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)  # stale weights: far off
+    assert counter.calls == 0
+    assert_same(before, snapshot(net))
