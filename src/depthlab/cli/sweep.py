@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from depthlab.cli.app import STATE, app, console, err_console, fail
+from depthlab.cli.commands import THREADS_HELP, _threads
 
 MAX_CELLS = 100_000  # = depthlab.runs.sweep.MAX_CELLS (not imported: keeps `--help` fast)
 
@@ -55,6 +56,7 @@ def sweep_cmd(
     ),
     address: str = typer.Option(None, "--address", help="Ray cluster address (ray backend)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and list cells; run nothing."),
+    threads: int = typer.Option(None, "--threads", help=THREADS_HELP),
 ) -> None:
     """Run SPEC's cells (skipping finished ones) and write OUT/table as a Parquet dataset."""
     from depthlab.parallel.executors import BACKENDS
@@ -103,6 +105,7 @@ def sweep_cmd(
         console.print(table)
         return
 
+    _threads(threads)  # every cell's run_experiment reads it from $DEPTHLAB_THREADS
     show = not STATE["quiet"] and sys.stderr.isatty()
     bar = None
     if show:
