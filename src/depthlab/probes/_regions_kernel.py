@@ -120,21 +120,29 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
         b[: a.shape[0]] = a
         return b
 
+    @numba.njit(cache=True, nogil=True, fastmath=True)  # a max is exact in any order
+    def abs_max(z, p, n):
+        smax = 0.0
+        for i in range(p):
+            for j in range(n):
+                smax = max(smax, abs(z[i, j]))
+        return smax
+
     @njit
     def crossings(z, tt, p, n, kinks, k0, m, eps, c_i, c_t, c_f):
         """Crossings of the kinks ``kinks[k0:k0+m]`` between consecutive points, sorted by
         interval then ``t`` (stable); returns their number."""
-        smax = 0.0
-        for i in range(p):
-            for j in range(n):
-                a = abs(z[i, j])
-                if a > smax:
-                    smax = a
+        smax = abs_max(z, p, n)
         nc = 0
         for i in range(p - 1):
             first = nc
             for q in range(m):
                 c = kinks[k0 + q]
+                hits = 0  # a vectorised count first: most intervals have no crossing of a unit
+                for j in range(n):
+                    hits += (z[i, j] - c < 0.0) != (z[i + 1, j] - c < 0.0)
+                if hits == 0:
+                    continue
                 scale = eps * max(smax, abs(c), 1e-300)
                 for j in range(n):
                     da = z[i, j] - c
@@ -217,15 +225,21 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
         # slopes of phi per interval (read at the midpoint); at the first sub-interval of each
         # old interval the slope is new: those products are one matrix product (BLAS)
         xs = np.empty((p - 1, n), z2.dtype)
+        lo, hi = sig[s0 : s0 + n], sig[s0 + n : s0 + 2 * n]
         for mm in range(q2 - 1):
             g = grp[mm]
-            for j in range(n):
-                zm = 0.5 * (z2[mm, j] + z2[mm + 1, j])
-                r = 0
-                for q in range(m):
-                    if zm > kinks[k0 + q]:
-                        r += 1
-                sgm[mm, j] = sig[s0 + r * n + j]
+            if m == 1:  # one kink (ReLU, LeakyReLU, abs): a select, vectorised
+                c = kinks[k0]
+                for j in range(n):
+                    sgm[mm, j] = hi[j] if z2[mm, j] + z2[mm + 1, j] > 2.0 * c else lo[j]
+            else:
+                for j in range(n):
+                    zm = 0.5 * (z2[mm, j] + z2[mm + 1, j])
+                    r = 0
+                    for q in range(m):
+                        if zm > kinks[k0 + q]:
+                            r += 1
+                    sgm[mm, j] = sig[s0 + r * n + j]
             if mm == 0 or grp[mm - 1] != g:
                 for j in range(n):
                     xs[g, j] = sgm[mm, j] * sl[g, j]
