@@ -383,6 +383,9 @@ class Packed:
         self.sig, self.bet, self.s_off = cat(sigs), cat(bets), off(sigs)
 
 
+_PACKED: tuple | None = None  # (blocks, dtype, Packed) of the last call
+
+
 def trace_blocks(
     blocks, a: torch.Tensor, b: torch.Tensor, eps: float, dedup: float, max_points: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
@@ -407,7 +410,12 @@ def trace_blocks(
         t = torch.tensor([0.0, 1.0], dtype=torch.float64).repeat(n_seg)
         out = torch.from_numpy(np.stack([za, zb], 1).reshape(2 * n_seg, -1))
         return torch.arange(n_seg).repeat_interleave(2), t, out
-    packed = Packed(rest, za.shape[1], dtype)
+    global _PACKED
+    if _PACKED is not None and _PACKED[0] is blocks and _PACKED[1] == dtype:
+        packed = _PACKED[2]  # the next chunk of the same call: blocks unchanged
+    else:
+        packed = Packed(rest, za.shape[1], dtype)
+        _PACKED = (blocks, dtype, packed)
     if not packed.ok:
         return None
     kernel = _kernel()

@@ -344,6 +344,8 @@ def trace_segments_fast(
         size = torch.empty((), dtype=dtype).element_size()
         budget = 2**23 if prep.device.type == "cpu" else 2**28
         chunk_segments = max(1, budget // (100 * widest * size))
+        if kernel != "torch" and _kernel.available() and prep.device.type == "cpu":
+            chunk_segments = 4096  # the kernel keeps one segment at a time; few BLAS calls
     segs, ts, outs, lens = [], [], [], []
     for lo in range(0, n_seg, chunk_segments):
         a = starts[lo : lo + chunk_segments].detach().to(device=prep.device, dtype=dtype)
