@@ -151,6 +151,25 @@ def test_kernel_matches_regioncam():
     assert sum(counts) > 2 * len(counts)
 
 
+@needs_numba
+def test_auto_takes_the_kernel_for_large_batches_only(monkeypatch):
+    calls = []
+    real = _regions_kernel.trace_blocks
+    monkeypatch.setattr(
+        _regions_kernel, "trace_blocks", lambda *args: calls.append(1) or real(*args)
+    )
+    net = _net([4, 8, 8, 1], 2)
+    g = torch.Generator().manual_seed(6)
+    n = _regions_kernel.AUTO_MIN_SEGMENTS
+    a, b = torch.randn(n, 4, generator=g), torch.randn(n, 4, generator=g)
+    res = regions.count_1d(net, a, b)
+    assert calls == [1]
+    ref, _ = _one_d_fast.trace_segments_fast(net, a, b, kernel="torch")
+    assert torch.equal(res.n_regions, ref.n_pieces)
+    regions.count_1d(net, a[: n - 1], b[: n - 1])
+    assert calls == [1]  # too few segments to pay for a compilation: the torch engine
+
+
 def test_fallback_without_numba(monkeypatch):
     """Without numba, kernel='auto' (count_1d's default) runs the torch engine; 'numba' is an
     error."""
@@ -158,7 +177,8 @@ def test_fallback_without_numba(monkeypatch):
     assert not _regions_kernel.available()
     net = _net([4, 8, 8, 1], 2)
     g = torch.Generator().manual_seed(6)
-    a, b = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
+    n = _regions_kernel.AUTO_MIN_SEGMENTS
+    a, b = torch.randn(n, 4, generator=g), torch.randn(n, 4, generator=g)
     auto, _ = _one_d_fast.trace_segments_fast(net, a, b)
     ref, _ = _one_d_fast.trace_segments_fast(net, a, b, kernel="torch")
     _assert_same(auto, ref, tol=0.0)

@@ -1,7 +1,9 @@
 """Fused numba kernel for exact 1-D regions of an ``nn.Sequential`` MLP (optional dependency).
 
 This is a drop-in engine for :func:`depthlab.probes.regions._one_d_fast.trace_segments_fast`
-(``kernel="numba"``; ``kernel="auto"`` takes it when numba is installed). The pure-torch engine in
+(``kernel="numba"``; ``kernel="auto"``, the default behind :func:`depthlab.regions.count_1d` on a
+batch, takes it when numba is installed, on a CPU, for at least :data:`AUTO_MIN_SEGMENTS`
+segments). The pure-torch engine in
 that module stays the reference: both implement the same decisions (the ``eps`` tolerance of a
 crossing, the ``1e-14`` merge of points in one segment, :mod:`depthlab.pl`'s rules), in float64.
 
@@ -55,12 +57,23 @@ try:  # optional dependency: pip install depthlab[fast]
 except ImportError:  # pragma: no cover - exercised by monkeypatching in the tests
     numba = None
 
-__all__ = ["act_tables", "available", "trace_blocks"]
+__all__ = ["AUTO_MIN_SEGMENTS", "act_tables", "available", "trace_blocks", "worth_it"]
+
+
+#: fewest segments for which ``kernel="auto"`` takes the kernel (its first call in a fresh
+#: environment compiles it, seconds; numba caches the result on disk)
+AUTO_MIN_SEGMENTS: int = 256
 
 
 def available() -> bool:
     """Whether numba is installed (the kernel can run)."""
     return numba is not None
+
+
+def worth_it(n_segments: int, device: torch.device) -> bool:
+    """Whether ``kernel="auto"`` takes the kernel: numba installed, a CPU, and at least
+    :data:`AUTO_MIN_SEGMENTS` segments."""
+    return available() and device.type == "cpu" and n_segments >= AUTO_MIN_SEGMENTS
 
 
 def act_tables(act: nn.Module, kinks: tuple[float, ...], n: int) -> tuple[np.ndarray, ...] | None:

@@ -307,7 +307,9 @@ def trace_segments_fast(
     Runs on the model's device. ``kernel``: ``"torch"`` (this module, the reference),
     ``"numba"`` (the fused CPU kernel of :mod:`depthlab.probes._regions_kernel`, same decisions;
     an error if numba is missing or the model does not suit it) or ``"auto"`` (numba when it
-    is installed, the model suits it and the device is a CPU; else torch).
+    is installed, the device is a CPU, there are at least
+    :data:`~depthlab.probes._regions_kernel.AUTO_MIN_SEGMENTS` segments (so that its one-time
+    compilation pays) and the model suits it; else torch).
 
     Returns the :class:`depthlab.pl.PLTrace` (``outputs["output"]`` float64) and the (S,)
     segment lengths ``||ends[s] - starts[s]||`` (computed in ``dtype``).
@@ -337,6 +339,7 @@ def trace_segments_fast(
             for bl in blocks
         ]
     n_seg = starts.shape[0]
+    use_kernel = kernel == "numba" or (kernel == "auto" and _kernel.worth_it(n_seg, prep.device))
     widest = max([bl.weight.shape[0] for bl in blocks if bl.weight is not None] + [1])
     if chunk_segments is None:
         # ~100 points per segment at the widest layer in about 8 MB on a CPU (fits in cache;
@@ -344,7 +347,7 @@ def trace_segments_fast(
         size = torch.empty((), dtype=dtype).element_size()
         budget = 2**23 if prep.device.type == "cpu" else 2**28
         chunk_segments = max(1, budget // (100 * widest * size))
-        if kernel != "torch" and _kernel.available() and prep.device.type == "cpu":
+        if use_kernel:
             chunk_segments = 4096  # the kernel keeps one segment at a time; few BLAS calls
     segs, ts, outs, lens = [], [], [], []
     for lo in range(0, n_seg, chunk_segments):
@@ -352,11 +355,7 @@ def trace_segments_fast(
         b = ends[lo : lo + chunk_segments].detach().to(device=prep.device, dtype=dtype)
         a, b = a.flatten(1), b.flatten(1)
         lens.append((b - a).norm(dim=1))
-        fused = (
-            None
-            if kernel == "torch"
-            else _kernel.trace_blocks(blocks, a, b, eps, _DEDUP, max_points)
-        )
+        fused = _kernel.trace_blocks(blocks, a, b, eps, _DEDUP, max_points) if use_kernel else None
         if fused is None and kernel == "numba":
             raise RuntimeError("kernel='numba' needs numba (pip install depthlab[fast]) and a CPU")
         seg, t, out = fused if fused is not None else trace_chunk(blocks, a, b, eps, max_points)
