@@ -169,3 +169,19 @@ def test_bad_threads_flag_is_one_line(tmp_path, capsys):
     assert main(["run", "init-mean", "--threads", "0", "--out", str(tmp_path / "r")]) == 2
     assert "--threads must be >= 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_readme_paper_sizes_table_is_current():
+    from pathlib import Path
+
+    from depthlab.runs.reproduce import with_paper_table
+
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    if not readme.is_file():
+        pytest.skip("no README.md next to the tests (an installed copy)")
+    text = readme.read_text(encoding="utf-8")
+    assert with_paper_table(text) == text, (
+        "README's paper-sizes table is stale: python -m depthlab.runs.reproduce --write README.md"
+    )
+    with pytest.raises(ValueError, match="markers are missing"):
+        with_paper_table("no markers")
