@@ -23,7 +23,8 @@ from depthlab.runs.runner import THREADS_ENV, apply_threads, default_threads
 def _keep_threads(monkeypatch):
     """Tests set torch's threads and $DEPTHLAB_THREADS; put both back afterwards."""
     before = torch.get_num_threads()
-    monkeypatch.delenv(THREADS_ENV, raising=False)
+    monkeypatch.setenv(THREADS_ENV, "1")  # so monkeypatch restores the variable's prior state,
+    monkeypatch.delenv(THREADS_ENV)  # which the CLI's --threads writes to os.environ directly
     yield
     torch.set_num_threads(before)
 
