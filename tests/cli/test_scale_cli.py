@@ -186,3 +186,20 @@ def test_readme_paper_sizes_table_is_current():
     )
     with pytest.raises(ValueError, match="markers are missing"):
         with_paper_table("no markers")
+
+
+def test_sweep_threads_reach_the_workers(tmp_path):
+    """`sweep --threads 1` on the local backend: the forked worker's run records 1 thread, set
+    from $DEPTHLAB_THREADS (the executor's own share would be cpu_count // jobs)."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "experiment: init-mean\nquick: true\n"
+        "set: {max_depth: 8, n_inits: 40, n_inits_gaussian: 200}\n"
+        "grid:\n  width: [16]\n"
+    )
+    out = tmp_path / "sw"
+    args = ["-q", "sweep", str(spec), "--out", str(out), "--backend", "local", "--threads", "1"]
+    assert main(args) == 0
+    (result,) = list((out / "cells").glob("*/result.json"))
+    meta = json.loads(result.read_text())["meta"]
+    assert meta["threads"] == 1 and meta["threads_source"] == "env"
