@@ -23,7 +23,8 @@ from depthlab.runs.runner import THREADS_ENV, apply_threads, default_threads
 def _keep_threads(monkeypatch):
     """Tests set torch's threads and $DEPTHLAB_THREADS; put both back afterwards."""
     before = torch.get_num_threads()
-    monkeypatch.delenv(THREADS_ENV, raising=False)
+    monkeypatch.setenv(THREADS_ENV, "1")  # so monkeypatch restores the variable's prior state,
+    monkeypatch.delenv(THREADS_ENV)  # which the CLI's --threads writes to os.environ directly
     yield
     torch.set_num_threads(before)
 
@@ -169,3 +170,36 @@ def test_bad_threads_flag_is_one_line(tmp_path, capsys):
     assert main(["run", "init-mean", "--threads", "0", "--out", str(tmp_path / "r")]) == 2
     assert "--threads must be >= 1, got 0" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_readme_paper_sizes_table_is_current():
+    from pathlib import Path
+
+    from depthlab.runs.reproduce import with_paper_table
+
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    if not readme.is_file():
+        pytest.skip("no README.md next to the tests (an installed copy)")
+    text = readme.read_text(encoding="utf-8")
+    assert with_paper_table(text) == text, (
+        "README's paper-sizes table is stale: python -m depthlab.runs.reproduce --write README.md"
+    )
+    with pytest.raises(ValueError, match="markers are missing"):
+        with_paper_table("no markers")
+
+
+def test_sweep_threads_reach_the_workers(tmp_path):
+    """`sweep --threads 1` on the local backend: the forked worker's run records 1 thread, set
+    from $DEPTHLAB_THREADS (the executor's own share would be cpu_count // jobs)."""
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "experiment: init-mean\nquick: true\n"
+        "set: {max_depth: 8, n_inits: 40, n_inits_gaussian: 200}\n"
+        "grid:\n  width: [16]\n"
+    )
+    out = tmp_path / "sw"
+    args = ["-q", "sweep", str(spec), "--out", str(out), "--backend", "local", "--threads", "1"]
+    assert main(args) == 0
+    (result,) = list((out / "cells").glob("*/result.json"))
+    meta = json.loads(result.read_text())["meta"]
+    assert meta["threads"] == 1 and meta["threads_source"] == "env"

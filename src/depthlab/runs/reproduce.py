@@ -98,8 +98,34 @@ def _fmt(v: Any) -> str:
     return str(v).replace("|", "\\|")
 
 
-__all__ = ["SCALES", "DataMissing", "cifar_missing", "paper_sizes_markdown", "record_skip"]
+TABLE_BEGIN = "<!-- paper-sizes:begin (python -m depthlab.runs.reproduce --write README.md) -->"
+TABLE_END = "<!-- paper-sizes:end -->"
+
+
+def with_paper_table(text: str) -> str:
+    """``text`` (the README) with the lines between the table markers replaced by the table."""
+    head, sep, rest = text.partition(TABLE_BEGIN)
+    _, sep2, tail = rest.partition(TABLE_END)
+    if not sep or not sep2:
+        raise ValueError(f"the paper-sizes markers are missing: {TABLE_BEGIN} ... {TABLE_END}")
+    return f"{head}{TABLE_BEGIN}\n{paper_sizes_markdown()}\n{TABLE_END}{tail}"
+
+
+__all__ = [
+    "SCALES",
+    "DataMissing",
+    "cifar_missing",
+    "paper_sizes_markdown",
+    "record_skip",
+    "with_paper_table",
+]
 
 
 if __name__ == "__main__":  # pragma: no cover - the README's table generator
-    print(paper_sizes_markdown())
+    import sys
+
+    if sys.argv[1:2] == ["--write"] and len(sys.argv) == 3:
+        readme = Path(sys.argv[2])
+        readme.write_text(with_paper_table(readme.read_text(encoding="utf-8")), encoding="utf-8")
+    else:
+        print(paper_sizes_markdown())
