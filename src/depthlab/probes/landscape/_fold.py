@@ -191,6 +191,6 @@ def compile_once(fn: Callable, mode: str | None, backend: str) -> Callable:
         code = fn.__code__.replace(co_name=fn.__code__.co_name + "_")
     fresh = types.FunctionType(code, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
     kwargs = {"dynamic": False, "backend": backend}
-    if mode not in (None, "default"):
+    if mode not in (None, "default") and backend == "inductor":  # modes are Inductor's
         kwargs["mode"] = mode
     return torch.compile(fresh, **kwargs)
