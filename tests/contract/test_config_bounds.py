@@ -25,6 +25,11 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("sawtooth-depth-separation", "finetune_steps"): {"zero"},
     # 0 steps skips the trained deep nets (a table, no claim)
     ("sawtooth-depth-separation", "deep_steps"): {"zero"},
+    # 0 skips an optional mimic row (the transfer set, augmented inputs, bottleneck, conv student)
+    ("mimic", "transfer_inputs"): {"zero"},
+    ("mimic", "extra_inputs"): {"zero"},
+    ("mimic", "bottleneck"): {"zero"},
+    ("mimic", "conv_student_channels"): {"zero"},
 }
 
 # Experiments whose Configs still lack bounds (issue 13, item 5); each group empties its own.
@@ -37,8 +42,6 @@ PENDING: set[str] = {
     "init-variance",
     "landscape-1d-interpolation",
     "landscape-skip",
-    "mimic",
-    "multiplication",
     "phase-diagram",
     "probe.regions-1d",
     "probe.signal-moments",

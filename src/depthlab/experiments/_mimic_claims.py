@@ -54,12 +54,19 @@ def mimic_claims(
 ) -> list[Claim]:
     """The claims from the per-seed test accuracies of each row. Keys: ``teacher``, ``label``
     (the shallow net on labels), ``deep`` (the same-parameter deep MLP on labels),
-    ``mimic_single``, ``mimic_ensemble`` and, when the transfer set is used, ``mimic_transfer``."""
+    ``mimic_single``, ``mimic_ensemble`` and ``mimic_transfer`` (the transfer set; else
+    ``mimic_extra``, augmented inputs, where the dataset has no generator of fresh inputs)."""
     claims: list[Claim] = []
     snn = per_seed[label]
     t = float(per_seed["teacher"].mean())
-    if "mimic_transfer" in per_seed:
-        mt = per_seed["mimic_transfer"]
+    source = "mimic_transfer" if "mimic_transfer" in per_seed else "mimic_extra"
+    if source in per_seed:  # without fresh inputs (digits, CIFAR-10): augmented ones
+        mt = per_seed[source]
+        if source == "mimic_extra":
+            design += (
+                " This dataset has no generator of fresh inputs: the mimic's extra inputs are "
+                "augmented copies of the training inputs, labelled by the ensemble."
+            )
         est = evidence.difference(
             mt, snn, paired=True, statistic="mimic minus labels, test accuracy"
         )

@@ -32,7 +32,9 @@ class MimicConfig(ExperimentConfig):
     shallow_width: int = Field(256, ge=1, le=100_000, description="hidden units of the shallow MLP")
     deep_layers: int = Field(3, ge=2, le=64, description="hidden layers of the deep MLP")
     student_epochs: int = Field(60, ge=1, le=10_000)
-    seeds: int = Field(3, ge=3, le=100, description="seeds per student row (the claims' unit)")
+    seeds: int = Field(
+        3, ge=2, le=100, description="seeds per student row (the claims' unit; 3 by default)"
+    )
     lr: float = Field(1e-3, gt=0, le=10)
     batch_size: int = Field(128, ge=1, le=1_000_000)
     temperature: float = Field(
@@ -75,6 +77,7 @@ class MimicConfig(ExperimentConfig):
         "teacher_batch_size": 128,
         "shallow_width": 64,
         "student_epochs": 6,
+        "seeds": 2,
         "lr": 3e-3,
         "transfer_inputs": 2000,
         "transfer_epochs": 3,

@@ -181,7 +181,12 @@ class Multiplication:
                 heat = pd.DataFrame()  # no figure from a degenerate grid
         minima = t.get("minimal_neurons", pd.DataFrame(columns=["n", "k", "min_neurons", "found"]))
         target = float(result.config.get("target_rel_mse", 0.01))
-        return plot_multiplication(t["gate_errors"], minima, heat, target, fig_dir.parent)
+        drawn = plot_multiplication(t["gate_errors"], minima, heat, target, fig_dir.parent)
+        if minima.empty:  # no width search ran: no figure from an empty table
+            empty = drawn.pop("multiplication_minimal_neurons", None)
+            if empty is not None:
+                (fig_dir.parent / empty).unlink(missing_ok=True)
+        return drawn
 
     # ---- constructions -------------------------------------------------------------------
 
