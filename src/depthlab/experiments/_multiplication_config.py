@@ -60,12 +60,19 @@ class MultiplicationConfig(ExperimentConfig):
         default=[1, 2, 3], max_length=MAX_DEPTH, description="hidden layers k (1..4)"
     )
     # ---- the error heat map at fixed n (the claims) --------------------------------------
-    heat_n: int = Field(6, ge=2, le=MAX_N, description="n for the error heat map (the claims)")
+    heat_n: int = Field(8, ge=2, le=MAX_N, description="n for the error heat map (the claims)")
     heat_neurons: list[Neurons] = Field(
-        default=[8, 16, 32, 64, 128],
+        default=[8, 16, 32, 64, 128, 256, 512],
         min_length=2,
         max_length=32,
         description="total neurons (columns) of the heat map",
+    )
+    heat_max_deep: int = Field(
+        128,
+        ge=1,
+        le=65_536,
+        description="cells with k >= 2 stop at this many neurons (they cost width^2; Thm 5.1 "
+        "needs 32 at n = 8)",
     )
     heat_seeds: int = Field(3, ge=3, le=100, description="seeds per cell (the claims' unit)")
     heat_steps: int = Field(2000, ge=1, le=1_000_000, description="Adam steps per heat-map net")
@@ -153,6 +160,7 @@ class MultiplicationConfig(ExperimentConfig):
         "n_test": 8192,
         "heat_n": 10,
         "heat_neurons": [16, 32, 64, 128, 256, 512, 1024, 2048],
+        "heat_max_deep": 512,
         "heat_seeds": 5,
         "heat_steps": 20_000,
         "heat_batch": 1024,

@@ -148,7 +148,12 @@ def heatmap(config, ctx: RunContext) -> tuple[pd.DataFrame, pd.DataFrame]:
         for s in range(seeds)
     ]
     recs: list[dict] = []
-    cells = [(k, t) for k in config.depths for t in config.heat_neurons]
+    cells = [
+        (k, t)
+        for k in config.depths
+        for t in config.heat_neurons
+        if k == 1 or t <= config.heat_max_deep
+    ]
     for k, total in ctx.progress.track(cells, "heat map (depth x neurons)"):
         recs += train_cell(
             n,
