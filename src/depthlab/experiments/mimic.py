@@ -35,6 +35,21 @@ claims' history). The KD, augmented-input and bottleneck rows are off by default
 ``--quick`` keeps them as smoke tests). ``--scale paper`` (one GPU, not yet run): 8 teachers of 64 channels, 100
 epochs, students of 4096 units, a 1M-input transfer set, 5 seeds.
 
+Measured at the second design (5 seeds; design commit 837ba4f; ``depthlab run mimic``)
+---------------------------------------------------------------------------------
+Teacher 84.1 % (ensemble 89.0 %); SNN on labels 54.2 %; DNN 3×69 54.7 %; L2 mimic of one
+teacher 47.4 %, of the ensemble 48.4 %, on the transfer set 51.8 % (agreement 55 %).
+
+- mimic-beats-labels: -2.40 points, 95% [-4.51, -0.29], n = 5: **fails** (region >= +1);
+- mimic-matches-deep-same-params: -2.88 points, 95% [-5.07, -0.69]: **inconclusive**
+  (region >= -2);
+- ensemble-teacher-helps: +1.00 points, 95% [0.31, 1.69]: **inconclusive** (>= +0.5).
+
+On the CPU scale the L2 mimic does not beat label training: 20,000 fresh inputs lift it by
+3.4 points over the ensemble mimic on the 4,000 labelled inputs, but it still learns only 55 %
+of the teacher's decisions. The paper scale (1M inputs, 4096 units) is where Ba & Caruana's
+effect is expected; it has not yet run on a GPU. 68 s CPU on one thread (12 min wall, loaded).
+
 Measured at the first design (3 seeds, KD row on; design commit 80ce3ee, seed 0)
 --------------------------------------------------------------------------------
 Teacher 84.1 % (4 CNNs; ensemble 89.0 %); SNN on labels 54.0 %; DNN 3×69 on labels 54.3 %;
@@ -67,8 +82,9 @@ use ``n_train`` / ``n_test`` and ``--quick`` (1000 / 500 images: about 100 s on 
 conv teachers and conv students taking most of it; measured on synthetic data in the CIFAR
 format, as no CIFAR-10 copy was at hand).
 
-Time budget: default 82 s CPU on one thread (teachers about 25 s, six student rows, the
-transfer set's generation 7 s); ``--quick`` under 15 s.
+Time budget: default 68 s CPU on one thread (teachers about 25 s, five student rows of 5
+seeds; the transfer set's generation, 7 s, is cached after the first run); ``--quick`` under
+15 s.
 """
 
 from __future__ import annotations
