@@ -29,6 +29,10 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("regions-2d", "epochs"): {"zero"},
     # zero bias std: a probe of nets without biases (every first-layer kink through the origin)
     ("probe.regions-1d", "bias_std"): {"zero"},
+    # zero weight decay: plain SGD, a valid training choice
+    ("landscape-skip", "weight_decay"): {"zero"},
+    # zero warm-up epochs: the large-batch lr from the first step
+    ("landscape-1d-interpolation", "warmup_epochs"): {"zero"},
 }
 
 # Experiments whose Configs still lack bounds (issue 13, item 5); each group empties its own.
@@ -39,8 +43,6 @@ PENDING: set[str] = {
     "init-residual",
     "init-trainability",
     "init-variance",
-    "landscape-1d-interpolation",
-    "landscape-skip",
     "mimic",
     "multiplication",
     "phase-diagram",
