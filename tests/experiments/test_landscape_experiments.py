@@ -93,10 +93,16 @@ def test_bad_depth_for_the_dataset_is_a_config_error(tmp_path):
 
 
 def test_missing_cifar_names_the_skipped_claims(tmp_path, monkeypatch):
+    from depthlab.config import ConfigError
+    from depthlab.experiments.landscape_skip import LandscapeSkipConfig
+
     monkeypatch.setitem(sys.modules, "torchvision", None)
     monkeypatch.setenv("DEPTHLAB_DATA", str(tmp_path / "no-cifar"))
-    out = CliRunner().invoke(
-        app, ["run", "landscape-skip", "--scale", "paper", "--out", str(tmp_path / "p")]
-    )
-    assert out.exit_code == 2
-    assert "skipped claims li-2018.noskip-deep-less-convex" in out.output
+    paper = LandscapeSkipConfig.paper()
+    assert paper.dataset == "cifar10" and paper.grid_points == 51 and paper.seeds >= 3
+    with pytest.raises(ConfigError) as err:
+        run_experiment(
+            "landscape-skip", dict(LandscapeSkipConfig._paper_overrides), out_dir=tmp_path
+        )
+    msg = str(err.value)
+    assert "skipped claims li-2018.noskip-deep-less-convex" in msg and "\n" not in msg
