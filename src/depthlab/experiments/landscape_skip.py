@@ -128,7 +128,6 @@ class LandscapeSkipConfig(ExperimentConfig):
     lanczos_iters: int = Field(8, ge=2, le=200)
 
     _quick_overrides = {
-        "depths": [4, 8],
         "seeds": 2,
         "n_train": 512,
         "n_test": 400,
@@ -356,7 +355,7 @@ class LandscapeSkip:
             tr = fit(net, data, train_cfg, generator=gen, description=f"{label}, seed {seed}")
             net.eval()
             tag = {"label": label, "depth": depth, "skip": skip, "seed": seed}
-            scores = []
+            scores, center = [], float("nan")
             for pair in range(config.direction_pairs):
                 dirs = tuple(
                     landscape.random_direction(
@@ -366,6 +365,7 @@ class LandscapeSkip:
                 )
                 surf = landscape.surface(net, F.cross_entropy, (x_eval, y_eval), dirs, grid)
                 scores.append(landscape.nonconvexity(surf))
+                center = surf.center_loss
                 pair_rows.append({**tag, "pair": pair, "nonconvexity": scores[-1]})
                 if seed == 0 and pair == 0:
                     surf_frames.append(surf.to_frame().assign(**tag))
@@ -385,6 +385,7 @@ class LandscapeSkip:
                     "params": count_params(net),
                     "test_acc": tr.final.get("test_acc"),
                     "train_loss": tr.final.get("train_loss"),
+                    "center_loss": center,
                     "nonconvexity": float(np.mean(scores)),
                     "lambda_max": spec.lambda_max,
                     "lambda_min": spec.lambda_min,
