@@ -111,6 +111,7 @@ def test_interpolation_claims_hold_on_keskar_like_data():
     assert (claims[0].region.lo, claims[0].region.hi) == (None, 0.01)
     assert all((c.region.lo, c.region.hi) == (0.0, None) for c in claims[1:])
     assert "Every run reached the target" in claims[1].note
+    assert all(c.history and c.history[0].field == "design" for c in claims[1:])
 
 
 def test_interpolation_claims_fail_when_large_batch_is_flatter_and_better():
