@@ -38,6 +38,24 @@ does not allow several direction pairs per net at 25×25, so the direction pairs
 only. With 3 seeds a t interval has 2 degrees of freedom (q = 4.3): the CPU scale may well leave
 the landscape claims inconclusive; they are then decided at ``--scale paper``.
 
+First result of this design (commit 3cfede8; ``OMP_NUM_THREADS=1 depthlab run landscape-skip``,
+seed 0, 2 shared cores at load ~15: 16.5 min wall, 93 s CPU), n = 3 seeds, all three
+**inconclusive** at CPU scale, as anticipated; they are decided at ``--scale paper``:
+
+- ``noskip-deep-less-convex``: 0.026, 95% [-0.28, 0.33] (scores at depth 20: 0.25 no skip, 0.23
+  skip). Beside it, Li et al.'s centre ``|λmin/λmax|`` at depth 20 separates in every seed
+  (no skip 0.032 / 0.028 / 0.007 against skip 0.0001 / 0.0001 / 0.0035), but it is not the
+  claim's statistic.
+- ``skip-alike-across-depth``: 0.16, 95% [0.02, 0.30].
+- ``noskip-accuracy-drops``: -0.03, 95% [-0.34, 0.28]; no-skip test accuracy 0.52 / 0.75 / 0.51 at
+  depths 6 / 12 / 20 (skip 0.61 / 0.91 / 0.87): degradation shows from 12 to 20, but the
+  one-block depth-6 nets underfit, so the trend over all depths is flat.
+
+Seen in the figures: the loss exceeds 10 beyond |α|, |β| ≈ 0.5-0.8 on every surface, and the
+score (about 0.2 everywhere) also counts where the surface bends over into that plateau; a
+design that scores only the basin (or a smaller range) would be a change of statistic, left for a
+later design with its own history entry.
+
 ``--scale paper`` (one GPU): CIFAR-10, ResNet-20/56/110 (widths 16/32/64), 3 seeds × 2 direction
 pairs, 51×51 surfaces over 2500 training examples, 60 epochs of SGD (lr 0.1, batch 128, cosine),
 Hessian over 1000 examples with 20 Lanczos steps. Not yet run (time not measured).
