@@ -43,6 +43,17 @@ Revised stopping rule (recorded in the Keskar claims' history before its first r
 trains until its training loss is at most ``max(target_loss, final training loss of its SB
 partner)``, so both nets of a seed end at the same training loss (the LB one at most as high).
 
+Result of the revised rule (commit 956013e; same command, 7 min wall, 77 s CPU), n = 5 seeds, mean
+final training loss SB 0.133, LB 0.129 (LB 89-102 epochs):
+
+- ``monotone-init-to-final``: holds, 0, 95% [0, 0] (no rise on any seed's path);
+- ``large-batch-sharper``: inconclusive, 0.20, 95% [-0.18, 0.58] (rise LB 1.22, SB 1.02);
+- ``large-batch-larger-lambda-max``: holds, 23.3, 95% [12.9, 33.8] (λ_max LB 93.1, SB 69.8; LB
+  larger in all 5 seeds);
+- ``small-batch-generalizes``: inconclusive, -0.001, 95% [-0.029, 0.027] (test accuracy SB 0.751,
+  LB 0.752): at this scale and a batch ratio of 16 there is no generalization gap to within 3
+  points; ``--scale paper`` (10 seeds, LB a quarter of 4000 examples) decides.
+
 ``--scale paper`` (one GPU): all 4000 training examples, 64 channels, 10 seeds, LB batch 1000 (a
 quarter of the data, as Keskar et al.'s 10 % of a larger set), target loss 0.02, 10 directions,
 λ_max over 4000 examples with 20 steps. Not yet run (time not measured).
