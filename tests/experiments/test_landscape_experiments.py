@@ -15,43 +15,58 @@ from depthlab.runs import run_experiment
 def test_landscape_skip_tiny_run_writes_tables_claims_and_figures(tmp_path):
     tiny = {
         "depths": [4, 6],
+        "seeds": 2,
         "channels": 4,
         "n_train": 128,
-        "n_eval": 64,
+        "n_eval": 32,
+        "n_curvature": 32,
         "epochs": 1,
-        "grid_points": 3,
-        "curvature_points": 1,
+        "grid_points": 9,
         "lanczos_iters": 3,
     }
     torch.manual_seed(123)
     state = torch.get_rng_state()
     res = run_experiment("landscape-skip", tiny, out_dir=tmp_path / "skip")
     assert torch.equal(torch.get_rng_state(), state)  # the caller's global RNG is left alone
-    assert set(res.tables) == {"nets", "surfaces", "curvature"}
-    assert len(res.tables["nets"]) == 4 and len(res.tables["surfaces"]) == 4 * 9
-    assert {c.id for c in res.claims} == {
+    assert set(res.tables) == {"nets", "pairs", "surfaces"}
+    assert len(res.tables["nets"]) == 2 * 2 * 2 and len(res.tables["pairs"]) == 8
+    assert len(res.tables["surfaces"]) == 4 * 81  # seed 0, first pair, every (depth, skip)
+    assert [c.id for c in res.claims] == [
         "li-2018.noskip-deep-less-convex",
         "li-2018.skip-alike-across-depth",
         "li-2018.noskip-accuracy-drops",
-    }
-    assert all(c.tolerance and c.measured for c in res.claims)
+    ]
+    assert all(c.kind == "empirical" and c.n == 2 and c.interval for c in res.claims)
+    assert "landscape_skip_contours" in res.figures
     for rel in res.figures.values():
         assert (tmp_path / "skip" / rel).exists()
     assert (tmp_path / "skip" / "surfaces" / "d6-noskip.pt").exists()
 
 
 def test_interpolation_tiny_run(tmp_path):
-    tiny = {"channels": 4, "n_train": 128, "epochs": 1, "points": 5, "sharpness_dirs": 1}
+    tiny = {
+        "channels": 4,
+        "n_train": 128,
+        "seeds": 2,
+        "max_epochs_small": 1,
+        "max_epochs_large": 2,
+        "points": 5,
+        "sharpness_dirs": 1,
+        "n_curvature": 64,
+        "lanczos_iters": 3,
+    }
     torch.manual_seed(123)
     state = torch.get_rng_state()
     res = run_experiment("landscape-1d-interpolation", tiny, out_dir=tmp_path / "interp")
     assert torch.equal(torch.get_rng_state(), state)  # the caller's global RNG is left alone
     paths = res.tables["paths"]
-    assert set(paths["path"]) == {"init → SB", "SB → LB"} and set(paths["split"]) == {
-        "train",
-        "test",
-    }
-    assert len(res.claims) == 3 and len(res.figures) == 2
+    assert set(paths["path"]) == {"init → SB", "SB → LB"}
+    assert set(paths["split"]) == {"train", "test"}
+    runs = res.tables["runs"]
+    assert len(runs) == 4 and set(runs["regime"]) == {"SB", "LB"}
+    assert (runs["lambda_max"] > 0).all()
+    assert len(res.claims) == 4 and all(c.kind == "empirical" and c.n == 2 for c in res.claims)
+    assert len(res.figures) == 2
 
 
 def test_cifar10_without_torchvision_is_a_one_line_config_error(tmp_path, monkeypatch):
@@ -73,3 +88,21 @@ def test_bad_depth_for_the_dataset_is_a_config_error(tmp_path):
         )
     with pytest.raises(ConfigError, match="depths"):
         run_experiment("landscape-skip", {"depths": [2]}, out_dir=tmp_path / "e")
+    with pytest.raises(ConfigError, match="two distinct"):
+        run_experiment("landscape-skip", {"depths": [8, 8]}, out_dir=tmp_path / "f")
+
+
+def test_missing_cifar_names_the_skipped_claims(tmp_path, monkeypatch):
+    from depthlab.config import ConfigError
+    from depthlab.experiments.landscape_skip import LandscapeSkipConfig
+
+    monkeypatch.setitem(sys.modules, "torchvision", None)
+    monkeypatch.setenv("DEPTHLAB_DATA", str(tmp_path / "no-cifar"))
+    paper = LandscapeSkipConfig.paper()
+    assert paper.dataset == "cifar10" and paper.grid_points == 51 and paper.seeds >= 3
+    with pytest.raises(ConfigError) as err:
+        run_experiment(
+            "landscape-skip", dict(LandscapeSkipConfig._paper_overrides), out_dir=tmp_path
+        )
+    msg = str(err.value)
+    assert "skipped claims li-2018.noskip-deep-less-convex" in msg and "\n" not in msg

@@ -312,8 +312,8 @@ def test_landscape_skip_runs_on_cifar_with_cifar_resnets(fake_cifar, tmp_path, m
     built = []
     real_build = ls.build_net
 
-    def build(config, depth, skip):
-        net = real_build(config, depth, skip)
+    def build(config, depth, skip, generator):
+        net = real_build(config, depth, skip, generator)
         built.append(net)
         return net
 
@@ -327,7 +327,7 @@ def test_landscape_skip_runs_on_cifar_with_cifar_resnets(fake_cifar, tmp_path, m
         "epochs": 1,
         "batch_size": 64,
         "grid_points": 3,
-        "curvature_points": 1,
+        "seeds": 1,
         "lanczos_iters": 2,
     }
     res = run_experiment("landscape-skip", tiny, out_dir=tmp_path / "s", quick=True)
