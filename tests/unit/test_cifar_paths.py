@@ -297,6 +297,7 @@ def test_mimic_runs_on_cifar_with_conv_teacher_and_conv_student(fake_cifar, tmp_
     assert 0.0 <= float(t["teacher_agreement"].iloc[-1]) <= 1.0
     assert {c.id for c in res.claims} == {
         "ba-caruana-2014.mimic-beats-labels",
+        "ba-caruana-2014.mimic-matches-deep-same-params",
         "ba-caruana-2014.ensemble-teacher-helps",
     }
     assert {"snn_cnn_labels_acc", "snn_cnn_mimic_acc"} <= set(res.metrics)

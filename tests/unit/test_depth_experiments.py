@@ -49,6 +49,7 @@ def test_mimic_table_lines_up_params_like_ba_caruana(tmp_path):
     assert len(t) == 9 and (t.test_acc_std >= 0).all()
     assert {c.id for c in r.claims} == {
         "ba-caruana-2014.mimic-beats-labels",
+        "ba-caruana-2014.mimic-matches-deep-same-params",
         "ba-caruana-2014.ensemble-teacher-helps",
     }
 

@@ -43,7 +43,10 @@ def sweep_cmd(
     out: str = typer.Option(None, "--out", help="Sweep directory (default: spec's out)."),
     backend: str = typer.Option("local", "--backend", help="local | serial | ray"),
     jobs: int = typer.Option(
-        1, "--jobs", "-j", help="Parallel cells (local processes); at most the CPU count."
+        1,
+        "--jobs",
+        "-j",
+        help="Parallel cells: local processes (at most the CPU count), or Ray tasks in flight.",
     ),
     force_jobs: bool = typer.Option(
         False, "--force-jobs", help="Allow --jobs above the CPU count."
@@ -73,7 +76,7 @@ def sweep_cmd(
     cpus = os.cpu_count() or 1
     if jobs < 1:
         fail(f"--jobs must be >= 1, got {jobs}")
-    if jobs > cpus and not force_jobs:
+    if backend == "local" and jobs > cpus and not force_jobs:  # Ray: jobs = tasks in flight
         fail(f"--jobs {jobs} is more than the {cpus} CPUs here; use --force-jobs to allow it")
     if max_cells < 1:
         fail(f"--max-cells must be >= 1, got {max_cells}")

@@ -1,108 +1,140 @@
 """The mimic experiment's claims (Ba & Caruana 2014; lecture slide 21).
 
-1. The shallow mimic beats the same shallow net trained on labels.
-2. An ensemble teacher helps the mimic further.
+Each claim is a difference of mean test accuracies over seeds (the independent unit) with its
+95 % interval (:func:`depthlab.evidence.difference`), decided by :func:`depthlab.core.decide`
+against a region fixed before the run:
 
-Each difference of mean test accuracies is judged against its standard error over seeds
-(:func:`se_verdict`): holds above 2 standard errors, fails at or below 0, else inconclusive.
+1. ``mimic-beats-labels``: the shallow student mimicking the ensemble's logits on the transfer
+   set (the labelled training inputs plus fresh unlabelled MNIST-1D inputs, labelled only by the
+   teacher) minus the same shallow net trained on the labels; paired by seed (the same initial
+   nets); region ``>= 1`` point (a minimal effect, so a tie never holds).
+2. ``ensemble-teacher-helps``: the mimic of the ensemble minus the mimic of one teacher, both on
+   the labelled training inputs only; paired by seed; region ``>= 0.5`` point.
+3. ``mimic-matches-deep-same-params``: the transfer-set mimic minus the deep MLP with the same
+   number of parameters trained on the labels; Welch (different nets); region ``>= -2`` points:
+   "approaches the deep net's accuracy" stated as an effect size before the run.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from depthlab.core import Claim, verdict_from
+from depthlab import evidence
+from depthlab.core import Change, Claim, Region
+
+BEATS_ID = "ba-caruana-2014.mimic-beats-labels"
+ENSEMBLE_ID = "ba-caruana-2014.ensemble-teacher-helps"
+SAME_PARAMS_ID = "ba-caruana-2014.mimic-matches-deep-same-params"
+BEATS_MIN = 0.01  # a minimal effect: 1 point (10 of 1000 test inputs), so a tie never holds
+ENSEMBLE_MIN = 0.005  # half a point
+BEATS_REGION = Region.at_least(BEATS_MIN)
+ENSEMBLE_REGION = Region.at_least(ENSEMBLE_MIN)
+SAME_PARAMS_MARGIN = 0.02
+SAME_PARAMS_REGION = Region.at_least(-SAME_PARAMS_MARGIN)
+CHANGED = "2026-12-02"
+BEATS_HISTORY = (
+    Change(
+        CHANGED,
+        "design",
+        "mimic of one teacher on the same 4,000 labelled inputs; holds above 2 standard errors",
+        "mimic of the ensemble on the labelled inputs plus a transfer set of fresh MNIST-1D "
+        "inputs labelled only by the teacher; paired t interval over seeds, region >= 1 point",
+        "issue 14: Ba & Caruana mimicked on far more unlabelled inputs than labelled ones "
+        "(1.1M TIMIT frames); issue 13: one decision rule from an interval",
+    ),
+)
+SEEDS_CHANGE = Change(
+    CHANGED,
+    "seeds",
+    "3 seeds (results: -1.73 [-6.76, 3.29]; -2.00 [-6.83, 2.83]; +0.80 [-0.58, 2.18]; all "
+    "inconclusive)",
+    "5 seeds; the KD comparison row off by default to pay for them",
+    "power, not the outcome: with 3 seeds the t quantile has 2 degrees of freedom (4.30) and "
+    "the intervals were about 10 points wide; 5 seeds (2.78, and a smaller standard error) is "
+    "issue 13's rule where a seed is cheap; regions, inputs and budgets are unchanged",
+)
 
 
-def se_verdict(a: np.ndarray, b: np.ndarray) -> tuple[float, float, bool | None]:
-    """Difference of means ``a − b``, its standard error, and the verdict rule.
-
-    Holds if the difference exceeds 2 standard errors; fails if it is ≤ 0; else inconclusive.
-    """
-    diff = float(a.mean() - b.mean())
-    se = float(math.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b)))
-    if diff > 2 * se:
-        return diff, se, True
-    if diff <= 0:
-        return diff, se, False
-    return diff, se, None
+def _pts(x: float) -> str:
+    return f"{100 * x:+.2f} pts"
 
 
 def mimic_claims(
-    per_seed: dict[str, np.ndarray],
-    label: str,
-    ens_acc: float,
-    *,
-    seeds: int,
-    temperature: float,
-    extra_inputs: int,
+    per_seed: dict[str, np.ndarray], label: str, deep: str, ens_acc: float, *, design: str
 ) -> list[Claim]:
-    """The two claims from the per-seed test accuracies of each row (keys as in the run:
-    ``teacher``, ``label`` (the shallow net on labels), ``mimic_single``, ``mimic_ensemble``,
-    ``mimic_kd`` and, if run, ``mimic_extra``); ``ens_acc`` is the ensemble teacher's accuracy."""
-    tol = (
-        "holds if the difference of mean test accuracies exceeds 2 standard errors "
-        f"(over {seeds} seeds each); fails if it is ≤ 0; inconclusive in between "
-        "(and, for the first claim, when the teacher is not better than the shallow net)"
-    )
-    d1, se1, ok1 = se_verdict(per_seed["mimic_single"], per_seed[label])
-    d2, se2, ok2 = se_verdict(per_seed["mimic_ensemble"], per_seed["mimic_single"])
-    t = per_seed["teacher"].mean()
-    snn = per_seed[label].mean()
-    if t <= snn:  # the claim presumes a teacher that is better than the shallow net
-        ok1 = None
-    extra_note = ""
-    if ok1 is False:
-        bits = [
-            f"KD (τ={temperature:g}) from the ensemble: {100 * per_seed['mimic_kd'].mean():.2f}%"
-        ]
-        if "mimic_extra" in per_seed:
-            bits.append(
-                f"L2 from the ensemble plus {extra_inputs} augmented inputs: "
-                f"{100 * per_seed['mimic_extra'].mean():.2f}%"
+    """The claims from the per-seed test accuracies of each row. Keys: ``teacher``, ``label``
+    (the shallow net on labels), ``deep`` (the same-parameter deep MLP on labels),
+    ``mimic_single``, ``mimic_ensemble`` and ``mimic_transfer`` (the transfer set; else
+    ``mimic_extra``, augmented inputs, where the dataset has no generator of fresh inputs)."""
+    claims: list[Claim] = []
+    snn = per_seed[label]
+    t = float(per_seed["teacher"].mean())
+    source = "mimic_transfer" if "mimic_transfer" in per_seed else "mimic_extra"
+    if source in per_seed:  # without fresh inputs (digits, CIFAR-10): augmented ones
+        mt = per_seed[source]
+        if source == "mimic_extra":
+            design += (
+                " This dataset has no generator of fresh inputs: the mimic's extra inputs are "
+                "augmented copies of the training inputs, labelled by the ensemble."
             )
-        extra_note = (
-            " At this scale the L2 student generalises worse than label training (a likely "
-            "cause, not tested here: regressing 10 logits on few inputs overfits); for "
-            "comparison, "
-            + "; ".join(bits)
-            + ". Ba & Caruana's students saw far more (unlabelled) inputs than labelled ones."
+        est = evidence.difference(
+            mt, snn, paired=True, statistic="mimic minus labels, test accuracy"
         )
-    c1 = Claim(
-        id="ba-caruana-2014.mimic-beats-labels",
-        statement="A shallow net trained to mimic a deep teacher's logits beats the same shallow net trained on the labels.",
-        source="Ba & Caruana 2014, Table 1; lecture slide 21",
-        predicted="mimic accuracy > label accuracy",
-        measured=(
-            f"{100 * per_seed['mimic_single'].mean():.2f}% vs {100 * snn:.2f}% "
-            f"(diff {100 * d1:+.2f} ± {100 * se1:.2f} pts; teacher {100 * t:.2f}%)"
-        ),
-        tolerance=tol,
-        verdict=verdict_from(ok1),
-        note=(
-            f"The mimic closes {100 * d1 / (t - snn):.0f}% of the {100 * (t - snn):.1f}-point gap "
-            "between the shallow net on labels and the CNN teacher." + extra_note
-            if t > snn
-            else "Inconclusive by construction: the CNN teacher is no better than the shallow "
-            "net on labels at this size (undertrained, e.g. --quick), so there is no gap to close."
-        ),
+        claims.append(
+            evidence.empirical(
+                BEATS_ID,
+                "A shallow net trained to mimic a deep teacher's logits, on inputs the teacher labels, beats the same shallow net trained on the labels.",
+                "Ba & Caruana 2014, Table 1 and Sec. 2; lecture slide 21",
+                est,
+                BEATS_REGION,
+                predicted=f">= {BEATS_MIN}",
+                measured=f"{100 * mt.mean():.2f}% vs {100 * snn.mean():.2f}% ({_pts(est.value)}; CNN teacher {100 * t:.2f}%)",
+                tolerance=f"95% paired t interval over seeds of the accuracy difference >= {100 * BEATS_MIN:g} point (a minimal effect fixed before the run)",
+                note=design
+                + f" The mimic closes {100 * (mt.mean() - snn.mean()) / max(t - snn.mean(), 1e-9):.0f}% of the gap between the shallow net on labels and one CNN teacher.",
+                history=(*BEATS_HISTORY, SEEDS_CHANGE),
+            )
+        )
+        dn = per_seed[deep]
+        est = evidence.difference(mt, dn, statistic="mimic minus same-parameter deep MLP")
+        claims.append(
+            evidence.empirical(
+                SAME_PARAMS_ID,
+                "A shallow mimic net with the same number of parameters as a deep net approaches the deep net's accuracy (within 2 points or better).",
+                "Ba & Caruana 2014, Table 1 (SNN-MIMIC vs DNN); lecture slide 21",
+                est,
+                SAME_PARAMS_REGION,
+                predicted=f">= {-SAME_PARAMS_MARGIN}",
+                measured=f"{100 * mt.mean():.2f}% vs {100 * dn.mean():.2f}% ({_pts(est.value)})",
+                tolerance=f"95% Welch interval over seeds of the accuracy difference >= -{100 * SAME_PARAMS_MARGIN:g} points (an effect size fixed before the run)",
+                note=design
+                + " The deep MLP has 3 hidden layers whose width matches the shallow net's parameter count within 5%; it is trained on the labels, as Ba & Caruana's DNN.",
+                history=(SEEDS_CHANGE,),
+            )
+        )
+    me, ms = per_seed["mimic_ensemble"], per_seed["mimic_single"]
+    est = evidence.difference(me, ms, paired=True, statistic="ensemble mimic minus single mimic")
+    claims.append(
+        evidence.empirical(
+            ENSEMBLE_ID,
+            "Mimicking an ensemble of deep teachers helps the shallow student further.",
+            "Ba & Caruana 2014, Sec. 3 (ensemble teacher); lecture slide 21",
+            est,
+            ENSEMBLE_REGION,
+            predicted=f">= {ENSEMBLE_MIN}",
+            measured=f"{100 * me.mean():.2f}% vs {100 * ms.mean():.2f}% ({_pts(est.value)}; ensemble teacher {100 * ens_acc:.2f}%)",
+            tolerance=f"95% paired t interval over seeds of the accuracy difference >= {100 * ENSEMBLE_MIN:g} point (a minimal effect fixed before the run)",
+            note=design + " Both mimics train on the labelled training inputs only.",
+            history=(SEEDS_CHANGE,),
+        )
     )
-    c2 = Claim(
-        id="ba-caruana-2014.ensemble-teacher-helps",
-        statement="Mimicking an ensemble of deep teachers helps the shallow student further.",
-        source="Ba & Caruana 2014, Sec. 3 (ensemble teacher); lecture slide 21",
-        predicted="ensemble-mimic accuracy > single-teacher-mimic accuracy",
-        measured=(
-            f"{100 * per_seed['mimic_ensemble'].mean():.2f}% vs "
-            f"{100 * per_seed['mimic_single'].mean():.2f}% (diff {100 * d2:+.2f} ± "
-            f"{100 * se2:.2f} pts; ensemble teacher {100 * ens_acc:.2f}%)"
-        ),
-        tolerance=tol,
-        verdict=verdict_from(ok2),
-    )
-    return [c1, c2]
+    return claims
 
 
-__all__ = ["mimic_claims", "se_verdict"]
+__all__ = [
+    "BEATS_ID",
+    "ENSEMBLE_ID",
+    "SAME_PARAMS_ID",
+    "SAME_PARAMS_MARGIN",
+    "mimic_claims",
+]

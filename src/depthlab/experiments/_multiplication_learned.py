@@ -1,4 +1,4 @@
-"""The learned part of the multiplication experiment: the batched width searches and the heat map.
+"""The width search of the multiplication experiment (tables only; run at the paper scale).
 
 For each (n, k) a :class:`~depthlab.widthsearch.WidthSearch` looks for the fewest neurons a
 tanh net with k hidden layers needs to reach the target relative test MSE on
@@ -52,7 +52,12 @@ def budget(n: int, config: MultiplicationConfig) -> tuple[int, int]:
 def data(n: int, config: MultiplicationConfig, ctx: RunContext) -> Dataset:
     """The importance-sampled product data for n inputs on the run's device."""
     return product_is_data(
-        n, config.n_train, config.n_test, ctx.seed * 101 + n, ctx.device, ctx.dtype
+        n,
+        config.n_train,
+        config.n_test,
+        int(ctx.rng("mult-search-data", n).integers(2**62)),
+        ctx.device,
+        ctx.dtype,
     )
 
 
@@ -111,11 +116,10 @@ def train(
     for n, w in items:
         for s in range(budget(n, config)[1]):
             narrow = mlp([n] + [w] * k + [1], activation="tanh")
-            stream = ((n * 8 + k) * 100_000 + w) * 64 + s
-            initialize(narrow, "lecun_normal", ctx.generator(stream))
+            initialize(narrow, "lecun_normal", ctx.generator("mult-search-init", n, k, w, s))
             wide = embed_padded(narrow, mlp([n_pad] + [big_w] * k + [1], activation="tanh"))
             models.append(wide.to(ctx.device, ctx.dtype))
-            gens.append(ctx.generator(s))
+            gens.append(ctx.generator("mult-search-order", n, k, w, s))
             slices.append(datasets[n])
             owners.append((n, w, s))
     cfg = TrainConfig(
@@ -260,39 +264,11 @@ def minima_by_n(minima: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def heatmap(
-    datasets: dict[int, Dataset], config: MultiplicationConfig, ctx: RunContext
-) -> pd.DataFrame:
-    """Relative test MSE after the full budget, for each depth and total neuron count."""
-    n = config.heat_n
-    sets = {n: datasets[n] if n in datasets else data(n, config, ctx)}
-    steps = budget(n, config)[0]
-    rows = []
-    for k in ctx.progress.track(config.depths, "heat map (depth k)"):
-        ws = {total: max(1, total // k) for total in config.heat_neurons}
-        items = [(n, w) for w in sorted(set(ws.values()))]
-        recs = pd.DataFrame(train(k, items, steps, sets, config, ctx, stop_at_target=False))
-        for total, w in ws.items():
-            errs = recs[recs.width == w].final_rel_mse
-            rows.append(
-                {
-                    "n": n,
-                    "k": k,
-                    "neurons": total,
-                    "width": w,
-                    "best_rel_mse": float(errs.min()),
-                    "median_rel_mse": float(errs.median()),
-                }
-            )
-    return pd.DataFrame(rows)
-
-
 __all__ = [
     "bucket",
     "budget",
     "cap",
     "data",
-    "heatmap",
     "minima_by_n",
     "minima_table",
     "search_rounds",

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from depthlab.atomic import atomic_write_bytes
+from depthlab.probes._guard import guard_probe
 from depthlab.probes.landscape._evaluator import SurfaceOptions, evaluate_grid
 from depthlab.probes.landscape._sharding import Backend, grid_rows, sharded
 from depthlab.probes.landscape._shared import (
@@ -133,6 +134,7 @@ class Surface:
         )
 
 
+@guard_probe(name="landscape.surface")
 def surface(
     model: nn.Module,
     loss_fn: LossFn,
