@@ -36,9 +36,9 @@ def _trained_like(net: nn.Module, seed: int = 0) -> nn.Module:
     return net.eval()
 
 
-def _resnet20(dtype=torch.float64) -> nn.Module:
+def _resnet20(dtype=torch.float64, depth: int = 20) -> nn.Module:
     return _trained_like(
-        CifarResNet(20, width=4, generator=torch.Generator().manual_seed(0)).to(dtype)
+        CifarResNet(depth, width=4, generator=torch.Generator().manual_seed(0)).to(dtype)
     )
 
 
@@ -212,7 +212,7 @@ def _graphs() -> int:
 @pytest.mark.parametrize("fold", [True, False])
 def test_compiled_once_no_recompiles_over_a_5x5_grid(fold):
     torch._dynamo.reset()
-    net, (x, y) = _resnet20(torch.float32), _images(10, torch.float32)
+    net, (x, y) = _resnet20(torch.float32, depth=8), _images(10, torch.float32)
     d = (landscape.random_direction(net, seed=0), landscape.random_direction(net, seed=1))
     opts = landscape.SurfaceOptions(
         compile=True, compile_backend="aot_eager", fold_bn=fold, batch_size=4
