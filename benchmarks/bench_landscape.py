@@ -365,23 +365,33 @@ def resnet_case(
     return out
 
 
-def compile_accuracy(device: str = "cpu", n: int = 256, depth: int = 20) -> dict:
+def compile_accuracy(device: str = "cpu", n: int = 256, depth: int = 20, bn: str = "fresh") -> dict:
     """Where the compiled path's extra error comes from: fp32/bf16 x eager/Inductor x BN folded.
 
-    ResNet-``depth`` with fresh BN statistics, ``n`` CIFAR-shaped images, a 3x2 grid on [-1, 1];
-    per variant the largest pointwise relative difference from the float64 reference loop.
+    ResNet-``depth``, ``n`` CIFAR-shaped images, a 3x2 grid on [-1, 1]; per variant the largest
+    pointwise relative difference from the float64 reference loop. ``bn="fresh"``: BN statistics
+    as initialized (mean 0, var 1); ``"random"``: running means U(-0.3, 0.3), variances
+    U(0.3, 2) (generator seed 1).
     """
     from depthlab.nets import CifarResNet
 
     dev = torch.device(device)
-    net = CifarResNet(depth, generator=torch.Generator().manual_seed(0)).to(dev).eval()
+    net = CifarResNet(depth, generator=torch.Generator().manual_seed(0)).eval()
+    if bn == "random":
+        gs = torch.Generator().manual_seed(1)
+        with torch.no_grad():
+            for m in net.modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.running_mean.uniform_(-0.3, 0.3, generator=gs)
+                    m.running_var.uniform_(0.3, 2.0, generator=gs)
+    net = net.to(dev)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(n, 3, 32, 32, generator=g)
     y = torch.randint(0, 10, (n,), generator=g)
     d = (landscape.random_direction(net, seed=0), landscape.random_direction(net, seed=1))
     grid = landscape.Grid((-1.0, 0.0, 1.0), (-1.0, 1.0))
     ref, _ = reference_surface(net, CE, x, y, d, grid, dtype=torch.float64)
-    out = {"case": f"resnet{depth}, fresh BN stats, {n} images, 3x2 grid", "variants": []}
+    out = {"case": f"resnet{depth}, {bn} BN stats, {n} images, 3x2 grid", "variants": []}
     for label, o in [
         ("fp32 eager, BN unfolded", {"fold_bn": False}),
         ("fp32 eager, BN folded", {}),
@@ -444,7 +454,9 @@ def main() -> None:
 
     if args.compile_accuracy:
         dev = "cuda" if torch.cuda.is_available() else "cpu"
-        report["cases"].append(compile_accuracy(dev))
+        for bn in ("fresh", "random"):
+            report["cases"].append(compile_accuracy(dev, bn=bn))
+            dump()
     elif args.cpu_smoke:
         report["cases"].append(
             resnet_case(

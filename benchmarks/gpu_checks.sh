@@ -41,9 +41,9 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 $py -c 'import torch; print("torch", torch.__version__, torch.cuda.get_device_name())'
 landscape() {
   step landscape_eager 120 $py benchmarks/bench_landscape.py --no-cpu --variants eager $lq --out "$out/landscape_eager.json"
-  step landscape_compile 240 $py benchmarks/bench_landscape.py --no-cpu --variants compile $lq --out "$out/landscape_compile.json"
+  step landscape_compile 210 $py benchmarks/bench_landscape.py --no-cpu --variants compile $lq --out "$out/landscape_compile.json"
   step landscape_autotune 240 $py benchmarks/bench_landscape.py --no-cpu --variants autotune $lq --out "$out/landscape_autotune.json"
-  step landscape_compile_accuracy 120 $py benchmarks/bench_landscape.py --compile-accuracy --out "$out/landscape_compile_accuracy.json"
+  step landscape_compile_accuracy 150 $py benchmarks/bench_landscape.py --compile-accuracy --out "$out/landscape_compile_accuracy.json"
 }
 if [ "$mode" = landscape ]; then
   landscape
