@@ -40,9 +40,9 @@ step() { # step NAME LIMIT_S CMD...
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 $py -c 'import torch; print("torch", torch.__version__, torch.cuda.get_device_name())'
 landscape() {
-  step landscape_eager 120 $py benchmarks/bench_landscape.py --no-cpu --variants eager $lq --out "$out/landscape_eager.json"
-  step landscape_compile 210 $py benchmarks/bench_landscape.py --no-cpu --variants compile $lq --out "$out/landscape_compile.json"
-  step landscape_autotune 240 $py benchmarks/bench_landscape.py --no-cpu --variants autotune $lq --out "$out/landscape_autotune.json"
+  step landscape_eager 150 $py benchmarks/bench_landscape.py --no-cpu --variants eager --points 32 $lq --out "$out/landscape_eager.json"
+  step landscape_compile 180 $py benchmarks/bench_landscape.py --no-cpu --variants compile --points 32 $lq --out "$out/landscape_compile.json"
+  step landscape_autotune 240 $py benchmarks/bench_landscape.py --no-cpu --variants autotune --points 32 $lq --out "$out/landscape_autotune.json"
   step landscape_compile_accuracy 150 $py benchmarks/bench_landscape.py --compile-accuracy --out "$out/landscape_compile_accuracy.json"
 }
 if [ "$mode" = landscape ]; then
