@@ -96,8 +96,9 @@ def plan_fold(model: nn.Module, params: dict, example: torch.Tensor) -> FoldPlan
     """A :class:`FoldPlan` for ``model`` (in eval mode), or a one-line reason why none applies.
 
     A BN is folded when its input is the output of a ``Conv1d/2d/3d`` (or of a ``Linear`` with
-    2-D output) used by nothing else, it has running statistics, and the layer's weight is a
-    plain parameter of ``params``. ``example`` (a couple of inputs) fixes the ranks.
+    2-D output) used by nothing else, it has running statistics, neither module is called more
+    than once in the forward (shared modules stay unfolded), and the layer's weight is a plain
+    parameter of ``params``. ``example`` (a couple of inputs) fixes the ranks.
     """
     from torch.fx import GraphModule, symbolic_trace
     from torch.fx.passes.shape_prop import ShapeProp
@@ -114,6 +115,10 @@ def plan_fold(model: nn.Module, params: dict, example: torch.Tensor) -> FoldPlan
     except Exception as exc:  # data-dependent control flow etc.: keep the unfolded model
         return f"not traceable ({type(exc).__name__})"
     mods = dict(gm.named_modules())
+    calls: dict[str, int] = {}
+    for node in gm.graph.nodes:
+        if node.op == "call_module":
+            calls[node.target] = calls.get(node.target, 0) + 1
     pairs: list[_Pair] = []
     for node in list(gm.graph.nodes):
         if node.op != "call_module" or not isinstance(mods.get(node.target), _BN):
@@ -126,6 +131,8 @@ def plan_fold(model: nn.Module, params: dict, example: torch.Tensor) -> FoldPlan
             or not isinstance(src, torch.fx.Node)
             or src.op != "call_module"
             or len(src.users) != 1
+            or calls[src.target] != 1  # a layer or BN called twice (shared) is left alone
+            or calls[node.target] != 1
             or not bn.track_running_stats
             or bn.running_mean is None
         ):
