@@ -3,7 +3,7 @@
 #
 #   bash benchmarks/gpu_checks.sh OUT_DIR [quick|landscape]
 #
-# `landscape` runs only the loss-surface steps (about 11 minutes at most on an H200): the
+# `landscape` runs only the loss-surface steps (12 minutes at most, all limits together): the
 # ResNet-56 benchmark over 10k CIFAR-shaped images in three processes (eager, compiled,
 # max-autotune), each writing OUT_DIR/landscape_<group>.json after every variant, so a step
 # cut by its time limit still leaves the variants it finished. Together they give every number
@@ -11,7 +11,8 @@
 # bf16 peak, recompiles after the first point, the largest relative difference against the
 # float64 reference (fp32 goal 1e-6) and against exact fp32 (bf16 goal 3e-3), the compiled bf16
 # variant of the old 1.2e-2 report next to its eager twin, and the 51x51-over-50k time
-# extrapolated from the measured time per point (s_51x51_50k; goal 300 s).
+# extrapolated from the measured time per point (s_51x51_50k; goal 300 s); then the compiled-vs-
+# eager accuracy probe on CUDA (ResNet-20, 256 images: fp32/bf16 x eager/Inductor x BN folded).
 #
 # It runs: the CUDA parity tests (tests/gpu), the region benchmark on CUDA (784-256x4 target < 5 s),
 # the signal, batched-training and loss-landscape benchmarks on CUDA, and `depthlab reproduce
@@ -39,9 +40,10 @@ step() { # step NAME LIMIT_S CMD...
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 $py -c 'import torch; print("torch", torch.__version__, torch.cuda.get_device_name())'
 landscape() {
-  step landscape_eager 150 $py benchmarks/bench_landscape.py --no-cpu --variants eager $lq --out "$out/landscape_eager.json"
-  step landscape_compile 270 $py benchmarks/bench_landscape.py --no-cpu --variants compile $lq --out "$out/landscape_compile.json"
-  step landscape_autotune 270 $py benchmarks/bench_landscape.py --no-cpu --variants autotune $lq --out "$out/landscape_autotune.json"
+  step landscape_eager 150 $py benchmarks/bench_landscape.py --no-cpu --variants eager --points 32 $lq --out "$out/landscape_eager.json"
+  step landscape_compile 180 $py benchmarks/bench_landscape.py --no-cpu --variants compile --points 32 $lq --out "$out/landscape_compile.json"
+  step landscape_autotune 240 $py benchmarks/bench_landscape.py --no-cpu --variants autotune --points 32 $lq --out "$out/landscape_autotune.json"
+  step landscape_compile_accuracy 150 $py benchmarks/bench_landscape.py --compile-accuracy --out "$out/landscape_compile_accuracy.json"
 }
 if [ "$mode" = landscape ]; then
   landscape

@@ -36,9 +36,9 @@ def _trained_like(net: nn.Module, seed: int = 0) -> nn.Module:
     return net.eval()
 
 
-def _resnet20(dtype=torch.float64) -> nn.Module:
+def _resnet20(dtype=torch.float64, depth: int = 20) -> nn.Module:
     return _trained_like(
-        CifarResNet(20, width=4, generator=torch.Generator().manual_seed(0)).to(dtype)
+        CifarResNet(depth, width=4, generator=torch.Generator().manual_seed(0)).to(dtype)
     )
 
 
@@ -186,6 +186,41 @@ def test_a_bn_that_is_not_per_output_channel_is_not_folded():
     assert plan == "no BatchNorm directly after a Conv/Linear"
 
 
+class _Shared(nn.Module):
+    """One conv called twice, each time followed by its own BN; one BN after conv and pooling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.bn_a, self.bn_b = (
+            nn.Conv1d(2, 2, 3, padding=1),
+            nn.BatchNorm1d(2),
+            nn.BatchNorm1d(2),
+        )
+        self.c2, self.bn_c = nn.Conv1d(2, 2, 1), nn.BatchNorm1d(2)
+
+    def forward(self, x):
+        x = x.view(-1, 2, 6)
+        h = self.bn_a(self.conv(x)) + self.bn_b(self.conv(x.flip(-1)))
+        h = self.bn_c(self.c2(h)) + self.bn_c(h)  # bn_c used twice: not folded
+        return h.flatten(1)
+
+
+def test_shared_modules_stay_unfolded_and_the_surface_is_exact():
+    torch.manual_seed(0)
+    net = _trained_like(_Shared().double())
+    x = torch.randn(10, 12, dtype=torch.float64)
+    y = torch.randint(0, 12, (10,))
+    assert plan_fold(net, dict(net.named_parameters()), x[:2]) == (
+        "no BatchNorm directly after a Conv/Linear"
+    )
+    d = landscape.random_direction(net, seed=0, ignore="none")
+    grid = landscape.Grid((-0.5, 0.5))
+    s = landscape.surface(net, CE, (x, y), d, grid)
+    assert s.options["fold_bn"].startswith("not folded")
+    ref, _ = landscape.reference_surface(net, CE, x, y, (d,), grid)
+    assert _rel(s.loss, ref) < 1e-12
+
+
 def test_fold_is_a_real_check_a_wrong_fold_differs():
     """Feeds the comparison a fold with the wrong eps: it must fail the 1e-12 bound."""
     net, (x, _) = _resnet20(), _images()
@@ -212,7 +247,7 @@ def _graphs() -> int:
 @pytest.mark.parametrize("fold", [True, False])
 def test_compiled_once_no_recompiles_over_a_5x5_grid(fold):
     torch._dynamo.reset()
-    net, (x, y) = _resnet20(torch.float32), _images(10, torch.float32)
+    net, (x, y) = _resnet20(torch.float32, depth=8), _images(10, torch.float32)
     d = (landscape.random_direction(net, seed=0), landscape.random_direction(net, seed=1))
     opts = landscape.SurfaceOptions(
         compile=True, compile_backend="aot_eager", fold_bn=fold, batch_size=4

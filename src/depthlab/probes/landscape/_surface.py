@@ -49,7 +49,8 @@ class Surface:
     loss : ``(nx,)`` or ``(nx, ny)`` float64 mean loss; ``loss[i, j]`` is at ``(alphas[i], betas[j])``.
     acc : same shape, accuracy for integer labels (NaN for regression).
     directions : the directions used (1 or 2), so the surface can be recomputed exactly.
-    options : resolved fast-path settings (device, dtype, batch size, points per call, ...).
+    options : resolved fast-path settings (device, dtype, batch size, points per call, compile,
+        fold_bn (True, False or why not folded), exact_fp32, ...).
     seconds : wall time of this call; ``computed_points`` excludes points resumed from a checkpoint.
     """
 
