@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from depthlab.data.base import Dataset
-from depthlab.progress import QUIET, Progress
+from depthlab.progress import AUTO, Progress
 
 
 class TrainConfig(BaseModel):
@@ -114,7 +114,7 @@ def fit(
     *,
     generator: torch.Generator | None = None,
     targets: torch.Tensor | None = None,
-    progress: Progress = QUIET,
+    progress: Progress = AUTO,
     description: str = "train",
 ) -> TrainResult:
     """Train ``model`` in place on ``data`` (already on the model's device).

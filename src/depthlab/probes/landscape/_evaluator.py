@@ -25,7 +25,7 @@ from torch.func import functional_call, vmap
 
 from depthlab.atomic import atomic_write_bytes
 from depthlab.probes.landscape._shared import Direction, Grid, LossFn, params_of
-from depthlab.progress import Progress
+from depthlab.progress import Progress, log
 
 __all__ = ["SurfaceOptions"]
 
@@ -180,6 +180,14 @@ class _Evaluator:
         # Shrink the batch if one point's activations alone overflow the budget.
         while self.batch > 1 and self.batch * act > budget:
             self.batch //= 2
+        if self.batch < min(want_batch, self.n):
+            log.info(
+                "landscape: batch size %d (asked %d): one batch's activations must fit the "
+                "memory budget of %d bytes",
+                self.batch,
+                min(want_batch, self.n),
+                budget,
+            )
         self.recompute_bn = opts.recompute_bn and _has_bn(model)
         if opts.points_per_call is not None:
             want = opts.points_per_call
@@ -200,6 +208,7 @@ class _Evaluator:
                 self.compiled = True
             except Exception as exc:  # compile needs a toolchain; fall back, and say so
                 self.compiled = f"failed: {type(exc).__name__}"
+                log.warning("landscape: torch.compile failed (%s); running uncompiled", exc)
 
     def _batch_fns(self):
         tmpl, loss_fn, cls = self.tmpl, self.loss_fn, self.classification

@@ -38,7 +38,7 @@ from depthlab.probes.landscape._shared import (
     data_xy,
     params_of,
 )
-from depthlab.progress import QUIET, Progress
+from depthlab.progress import AUTO, QUIET, Progress
 
 __all__ = [
     "HVP",
@@ -157,7 +157,7 @@ def lanczos(
     alphas: list[float] = []
     betas: list[float] = []
     scale = 0.0
-    for j in range(m):
+    for j in AUTO.track(range(m), "hessian (Lanczos steps)"):
         w = matvec(qs[-1]).to(torch.float64)
         a = float(w @ qs[-1])
         alphas.append(a)

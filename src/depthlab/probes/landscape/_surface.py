@@ -33,7 +33,7 @@ from depthlab.probes.landscape._shared import (
     as_grid,
     data_xy,
 )
-from depthlab.progress import QUIET, Progress
+from depthlab.progress import AUTO, Progress
 
 __all__ = ["Surface", "nonconvexity", "sharded_surface", "surface", "surface_rows"]
 
@@ -142,7 +142,7 @@ def surface(
     *,
     options: SurfaceOptions | None = None,
     checkpoint: str | os.PathLike | None = None,
-    progress: Progress = QUIET,
+    progress: Progress = AUTO,
     pieces: int | None = None,
     backend: Backend = "serial",
     jobs: int = 1,

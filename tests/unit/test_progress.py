@@ -1,0 +1,93 @@
+"""The one progress layer (depthlab.progress) and the `depthlab` logger (issue 17 item 3)."""
+
+from __future__ import annotations
+
+import inspect
+import io
+import logging
+import sys
+
+import pytest
+import torch
+
+from depthlab import progress as prog
+from depthlab import trajectory
+
+
+class FakeTTY(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.fixture(autouse=True)
+def _not_quiet():
+    prog.set_quiet(False)
+    yield
+    prog.set_quiet(False)
+
+
+def test_off_when_stderr_is_not_a_tty(monkeypatch):
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert not prog.AUTO.enabled and not prog.QUIET.enabled
+    assert list(prog.AUTO.track(range(5), "work")) == [0, 1, 2, 3, 4]
+    assert err.getvalue() == ""
+
+
+def test_on_with_a_fake_tty_and_draws_on_stderr(monkeypatch):
+    err = FakeTTY()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert prog.AUTO.enabled
+    assert not prog.QUIET.enabled  # QUIET never draws
+    assert list(prog.AUTO.track(range(3), "counting sheep")) == [0, 1, 2]
+    assert "counting sheep" in err.getvalue()
+
+
+def test_set_quiet_turns_every_bar_off(monkeypatch):
+    monkeypatch.setattr(sys, "stderr", FakeTTY())
+    prog.set_quiet(True)
+    assert not prog.AUTO.enabled
+    prog.set_quiet(False)
+    assert prog.AUTO.enabled
+
+
+def test_nested_bars_share_one_display(monkeypatch):
+    """A fit inside `reproduce`: the inner bar becomes a row of the outer one (no LiveError)."""
+    err = FakeTTY()
+    monkeypatch.setattr(sys, "stderr", err)
+    seen = [
+        (i, j)
+        for i in prog.AUTO.track(range(2), "outer")
+        for j in prog.AUTO.track(range(3), "inner")
+    ]
+    assert len(seen) == 6
+    assert "outer" in err.getvalue()
+    assert prog._LIVE == []  # everything stopped
+
+
+def test_resolve_and_defaults():
+    from depthlab import fit
+    from depthlab.landscape import surface
+
+    assert prog.resolve(None) is prog.AUTO and prog.resolve(True) is prog.AUTO
+    assert prog.resolve(False) is prog.QUIET
+    # the README promises a bar on a terminal by default
+    assert inspect.signature(fit).parameters["progress"].default is prog.AUTO
+    assert inspect.signature(surface).parameters["progress"].default is prog.AUTO
+
+
+def test_cap_reached_is_logged_on_the_depthlab_logger(caplog):
+    net = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    u0, u1 = torch.randn(2, 3, generator=torch.Generator().manual_seed(0))
+    with caplog.at_level(logging.WARNING, logger="depthlab"):
+        res = trajectory.length(
+            net, trajectory.great_circle(u0, u1, radius=3.0), tol=1e-14, n0=8, max_points=32
+        )
+    assert not res.converged and res.achieved_tol > 1e-14
+    hits = [r for r in caplog.records if r.name == "depthlab" and "max_points=32" in r.message]
+    assert len(hits) == 1 and hits[0].levelno == logging.WARNING
+
+
+def test_library_logger_has_a_null_handler_only():
+    log = logging.getLogger("depthlab")
+    assert any(isinstance(h, logging.NullHandler) for h in log.handlers)
