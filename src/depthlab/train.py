@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
 from depthlab.data.base import Dataset
+from depthlab.probes._display import FrameRepr
 from depthlab.progress import AUTO, Progress
 
 
@@ -49,7 +50,7 @@ class TrainConfig(BaseModel):
 
 
 @dataclass
-class TrainResult:
+class TrainResult(FrameRepr):
     """What :func:`fit` returns.
 
     Attributes
@@ -66,6 +67,10 @@ class TrainResult:
     reached_at_epoch: int | None
     steps: int
     seconds: float
+
+    def to_frame(self) -> pd.DataFrame:
+        """The training history (a copy): one row per evaluation."""
+        return self.history.copy()
 
     def __repr__(self) -> str:
         keys = [k for k in ("test_loss", "test_acc") if k in self.final]

@@ -34,6 +34,7 @@ from torch import nn
 
 from depthlab.init import TRUNC2_STD, TRUNC2_VARIANCE
 from depthlab.nets.load import ZOO, load_target  # noqa: F401  (moved to nets.load; kept importable here)
+from depthlab.probes._display import FrameRepr
 from depthlab.walk import walk
 
 LayerVerdict = Literal["ok", "warn", "bad", "info"]
@@ -107,7 +108,7 @@ class LayerReport:
 
 
 @dataclass(frozen=True)
-class Diagnosis:
+class Diagnosis(FrameRepr):
     """What :func:`diagnose` found.
 
     Attributes

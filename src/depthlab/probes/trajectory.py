@@ -46,6 +46,7 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from torch import nn
 
+from depthlab.probes._display import FrameRepr
 from depthlab.progress import AUTO, log
 
 # --------------------------------------------------------------------------- curves
@@ -170,7 +171,7 @@ def closed_curve(
 
 
 @dataclass(frozen=True)
-class TrajectoryResult:
+class TrajectoryResult(FrameRepr):
     """Length (and curvature, pieces) of one or more curves' images after chosen layers.
 
     Attributes

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from depthlab.probes._display import FrameRepr
 from depthlab.probes.landscape._shared import Direction, params_of
 
 __all__ = [
@@ -127,7 +128,7 @@ def target_direction(
 
 
 @dataclass(frozen=True)
-class PCADirections:
+class PCADirections(FrameRepr):
     """PCA of a training trajectory around its final point (Li et al. 2018, §7).
 
     Attributes

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from depthlab.probes._display import FrameRepr
 from depthlab.probes.landscape._shared import (
     Data,
     Direction,
@@ -179,7 +180,7 @@ def lanczos(
 
 
 @dataclass(frozen=True)
-class HessianSpectrum:
+class HessianSpectrum(FrameRepr):
     """Extreme Hessian eigenvalues by Lanczos.
 
     Attributes
@@ -248,7 +249,7 @@ def eigenvalues(
 
 
 @dataclass(frozen=True)
-class HessianTrace:
+class HessianTrace(FrameRepr):
     """Hutchinson estimate of ``tr H`` with its standard error over ``samples`` probes."""
 
     estimate: float
@@ -287,7 +288,7 @@ def trace(
 
 
 @dataclass(frozen=True)
-class CurvatureMap:
+class CurvatureMap(FrameRepr):
     """``λ_min``, ``λ_max`` at each point of a grid around ``θ*``.
 
     Attributes

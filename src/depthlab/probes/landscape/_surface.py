@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from depthlab.atomic import atomic_write_bytes
+from depthlab.probes._display import FrameRepr
 from depthlab.probes.landscape._evaluator import SurfaceOptions, evaluate_grid
 from depthlab.probes.landscape._sharding import Backend, grid_rows, sharded
 from depthlab.probes.landscape._shared import (
@@ -39,7 +40,7 @@ __all__ = ["Surface", "nonconvexity", "sharded_surface", "surface", "surface_row
 
 
 @dataclass(frozen=True)
-class Surface:
+class Surface(FrameRepr):
     """A loss (and accuracy) surface around ``θ*``.
 
     Attributes
