@@ -284,6 +284,11 @@ def _runner(spec_path: str, out_path: str) -> None:
             ok, tb = True, ""
         except BaseException:
             ok, tb = False, traceback.format_exc()
+        left = (
+            sorted(str(q) for q in Path("runs").rglob("*.partial")) if Path("runs").is_dir() else []
+        )
+        if ok and left:  # a checkpoint=...partial is removed once the work is complete
+            ok, tb = False, f"left behind: {left}"
         results[spec["id"]] = {
             "ok": ok,
             "out": buf.getvalue()[-4000:] + tb[-4000:],
