@@ -149,6 +149,17 @@ class Progress:
             rich_bar.stop()
 
 
+@contextmanager
+def adopt(rich_progress: Any) -> Iterator[None]:
+    """While a caller's own (started) Rich ``Progress`` is drawing, bars opened by the library
+    become rows of it instead of a second live display (the sweep's bar, for in-process cells)."""
+    _LIVE.append(rich_progress)
+    try:
+        yield
+    finally:
+        _LIVE.remove(rich_progress)
+
+
 def _noop(n: int = 1) -> None:
     return None
 

@@ -91,3 +91,24 @@ def test_cap_reached_is_logged_on_the_depthlab_logger(caplog):
 def test_library_logger_has_a_null_handler_only():
     log = logging.getLogger("depthlab")
     assert any(isinstance(h, logging.NullHandler) for h in log.handlers)
+
+
+def test_adopt_makes_library_bars_rows_of_a_callers_bar(monkeypatch):
+    """The sweep's own Rich bar: a fit inside a cell adds a row to it, then removes it."""
+    from rich.console import Console
+    from rich.progress import Progress as RichProgress
+
+    err = FakeTTY()
+    monkeypatch.setattr(sys, "stderr", err)
+    outer = RichProgress(console=Console(file=err, force_terminal=True))
+    outer.start()
+    try:
+        with prog.adopt(outer):
+            seen = []
+            for i in prog.AUTO.track(range(4), "cell fit"):
+                seen.append((i, [t.description for t in outer.tasks]))
+    finally:
+        outer.stop()
+    assert [i for i, _ in seen] == [0, 1, 2, 3]
+    assert all(d == ["cell fit"] for _, d in seen)
+    assert outer.tasks == [] and prog._LIVE == []
