@@ -112,3 +112,23 @@ def test_adopt_makes_library_bars_rows_of_a_callers_bar(monkeypatch):
     assert [i for i, _ in seen] == [0, 1, 2, 3]
     assert all(d == ["cell fit"] for _, d in seen)
     assert outer.tasks == [] and prog._LIVE == []
+
+
+def test_landscape_batch_size_decision_is_logged(caplog):
+    import torch.nn.functional as F
+
+    from depthlab import landscape
+    from depthlab.landscape import SurfaceOptions
+
+    net = torch.nn.Sequential(torch.nn.Linear(4, 32), torch.nn.ReLU(), torch.nn.Linear(32, 2))
+    x = torch.randn(64, 4, generator=torch.Generator().manual_seed(0))
+    y = torch.randint(0, 2, (64,), generator=torch.Generator().manual_seed(1))
+    dirs = (landscape.random_direction(net, seed=0),)
+    opts = SurfaceOptions(batch_size=64, memory_budget=4096)  # a few samples' activations
+    with caplog.at_level(logging.INFO, logger="depthlab"):
+        s = landscape.surface(
+            net, F.cross_entropy, (x, y), dirs, landscape.Grid.line(-1, 1, 3), options=opts
+        )
+    hits = [r.message for r in caplog.records if "batch size" in r.message]
+    assert len(hits) == 1 and "(asked 64)" in hits[0]
+    assert s.options["batch_size"] < 64

@@ -247,6 +247,7 @@ class _Evaluator:
                 raise
             # torch.compile compiles lazily, so a missing toolchain shows up here: fall back.
             self.compiled = f"failed: {type(exc).__name__}"
+            log.warning("landscape: compiled evaluation failed (%s); running uncompiled", exc)
             self._one, self._many = self._batch_fns()
             return self._batch(params, buffers, xb, yb, k)
 
