@@ -6,13 +6,16 @@ Usage::
     python benchmarks/bench_regions.py --full     # adds 784-256x4 (regioncam: ~70 s on one core)
     python benchmarks/bench_regions.py --device cuda --full
     python benchmarks/bench_regions.py --only-1d --repeat 3   # the batched 1-D case alone
+    OMP_NUM_THREADS=1 python benchmarks/bench_regions.py --only-1d --repeat 5 --threads
 
 Prints one JSON object: for each case the sizes, the region counts of both (they must agree),
 baseline (regioncam) time, our time, ``ratio = ours / baseline`` (<= 1 means we are faster) and the
 device. Timings are the best of ``--repeat`` runs. regioncam works in float32 on one CPU core;
 depthlab in float64 on the chosen device (the 1-D case also times depthlab's opt-in float32 mode
 and the previous 1-D engine). In 1-D the ratio is of throughputs (segments per second):
-``ratio = regioncam's / ours``, ``throughput_gain = ours / regioncam's``.
+``ratio = regioncam's / ours``, ``throughput_gain = ours / regioncam's`` per engine (the torch
+engine and the fused numba kernel, float64 and float32), times in CPU seconds of the process;
+``--threads`` adds the 1-D engines at 1 and 2 torch threads (wall time).
 """
 
 from __future__ import annotations
@@ -101,12 +104,31 @@ def _rc_layers(model) -> list[tuple[np.ndarray, np.ndarray]]:
     ]
 
 
+def _cpu_best(fn, repeat: int):
+    """Best of ``repeat`` runs in CPU seconds of this process (robust to other processes on a
+    shared machine; equal to wall time for one thread)."""
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.process_time()
+        out = fn()
+        best = min(best, time.process_time() - t0)
+    return best, out
+
+
 def bench_1d(widths, n_segments, n_baseline, device, repeat) -> dict:
     """Segments between pairs of standard normal points, 784-D. regioncam's 1-D object takes one
     line at a time: it runs over the first ``n_baseline`` segments (``size=2.0`` makes its line
     exactly the segment), with its weights converted to numpy once, outside the timing. Ours runs
-    over all ``n_segments`` at once, in float64 (exact, default) and float32."""
+    over all ``n_segments`` at once: the torch engine in float64 (the reference) and float32, the
+    fused numba kernel (:mod:`depthlab.probes._regions_kernel`) in float64 and float32, and the
+    previous general engine. All are timed interleaved, best of ``repeat`` in CPU seconds of this
+    process (one thread: the same as wall time on an idle machine), so a shared machine's load
+    hits them alike. Counts are compared on every segment: the kernel against the float64 torch
+    engine on all ``n_segments``, and both against regioncam on its segments."""
     import regioncam
+
+    from depthlab.probes._regions_kernel import available
+    from depthlab.probes.regions._one_d_fast import trace_segments_fast
 
     model = _net(widths, 0, device)
     g = torch.Generator().manual_seed(2)
@@ -129,24 +151,37 @@ def bench_1d(widths, n_segments, n_baseline, device, repeat) -> dict:
 
     ad, bd = a.to(device), b.to(device)
 
-    def ours(dtype):
+    def ours(dtype, kernel):
         def run():
-            return regions.count_1d(model, ad, bd, batch=True, dtype=dtype).n_regions
+            tr, _ = trace_segments_fast(model, ad, bd, dtype=dtype, kernel=kernel)
+            return tr.n_pieces
 
         return run
 
     def previous():  # the engine count_1d_batch used before (pl's one-pass Sequential path)
         return pl.trace_segments(model, ad, bd).n_pieces
 
-    ours(torch.float64)()  # warm-up (allocator, kernels)
-    # interleaved repeats, best of each: a shared machine's load hits all four alike
-    best = [float("inf")] * 4
-    for _ in range(repeat):
-        runs = (theirs, ours(torch.float64), ours(torch.float32), previous)
-        timed = [_best(fn, 1) for fn in runs]
-        best = [min(b, t) for b, (t, _) in zip(best, timed, strict=True)]
-    (counts, ends), n64, n32, n_prev = (out for _, out in timed)
-    t_base, t64, t32, t_prev = best
+    use_numba = available() and device.type == "cpu"
+    runs = {
+        "regioncam": theirs,
+        "torch_float64": ours(torch.float64, "torch"),
+        "torch_float32": ours(torch.float32, "torch"),
+        "previous_engine": previous,
+    }
+    if use_numba:
+        runs["numba_float64"] = ours(torch.float64, "numba")
+        runs["numba_float32"] = ours(torch.float32, "numba")
+        runs["numba_float64"]()  # compile (or load numba's cache) outside the timing
+        runs["numba_float32"]()
+    runs["torch_float64"]()  # warm-up (allocator, kernels)
+    best = dict.fromkeys(runs, float("inf"))
+    out = {}
+    for _ in range(repeat):  # interleaved repeats, best of each
+        for name, fn in runs.items():
+            t, out[name] = _cpu_best(fn, 1)
+            best[name] = min(best[name], t)
+    counts, ends = out["regioncam"]
+    n64 = out["torch_float64"]
 
     # same lines as regioncam's (its float32 end points): the counts must agree
     p = torch.from_numpy(pairs).double()
@@ -155,34 +190,68 @@ def bench_1d(widths, n_segments, n_baseline, device, repeat) -> dict:
     mid = 0.5 * (p[:, 0] + p[:, 1])
     lo = torch.tensor([e[0] for e in ends], dtype=torch.float64)[:, None]
     hi = torch.tensor([e[1] for e in ends], dtype=torch.float64)[:, None]
-    check = regions.count_1d(
-        model, (mid + lo * d).to(device), (mid + hi * d).to(device), batch=True
-    )
-    agree = int((check.n_regions.cpu() == torch.tensor(counts)).sum())
+    rc_a, rc_b = (mid + lo * d).to(device), (mid + hi * d).to(device)
+    rc_counts = torch.tensor(counts)
+    agree = {}
+    for kernel in ("torch", "numba") if use_numba else ("torch",):
+        check, _ = trace_segments_fast(model, rc_a, rc_b, kernel=kernel)
+        agree[kernel] = f"{int((check.n_pieces.cpu() == rc_counts).sum())}/{n_baseline}"
 
-    base_rate = n_baseline / t_base
-    r64, r32, r_prev = n_segments / t64, n_segments / t32, n_segments / t_prev
-    return {
+    base_rate = n_baseline / best["regioncam"]
+    rate = {k: n_segments / v for k, v in best.items() if k != "regioncam"}
+    res = {
         "case": f"1d batch {'-'.join(map(str, widths))}",
         "segments_depthlab": n_segments,
         "segments_regioncam": n_baseline,
         "pieces_per_segment_regioncam": round(sum(counts) / n_baseline, 2),
         "pieces_per_segment_depthlab": round(float(n64.double().mean()), 2),
-        "counts_agree_with_regioncam": f"{agree}/{n_baseline}",
-        "float32_counts_equal_float64": f"{int((n32 == n64).sum())}/{n_segments}",
-        "baseline_s": round(t_base, 4),
-        "ours_s": round(t64, 4),
-        "ours_float32_s": round(t32, 4),
-        "previous_engine_s": round(t_prev, 4),
-        "baseline_segments_per_s": round(base_rate, 1),
-        "ours_segments_per_s": round(r64, 1),
-        "ours_float32_segments_per_s": round(r32, 1),
-        "previous_engine_segments_per_s": round(r_prev, 1),
-        "ratio": round(base_rate / r64, 4),
-        "throughput_gain": round(r64 / base_rate, 2),
-        "throughput_gain_float32": round(r32 / base_rate, 2),
-        "throughput_gain_previous_engine": round(r_prev / base_rate, 2),
-        "previous_engine_counts_equal": bool(torch.equal(n_prev, n64)),
+        "counts_agree_with_regioncam": agree,
+        "torch_float32_counts_equal_float64": f"{int((out['torch_float32'] == n64).sum())}/{n_segments}",
+        "previous_engine_counts_equal": bool(torch.equal(out["previous_engine"], n64)),
+        "cpu_s": {k: round(v, 4) for k, v in best.items()},
+        "segments_per_s": {"regioncam": round(base_rate, 1)}
+        | {k: round(v, 1) for k, v in rate.items()},
+        "throughput_gain": {k: round(v / base_rate, 2) for k, v in rate.items()},
+        # the default engine (count_1d on a batch): the numba kernel where installed
+        "ratio": round(base_rate / rate["numba_float64" if use_numba else "torch_float64"], 4),
+    }
+    if use_numba:
+        for name in ("numba_float64", "numba_float32"):
+            res[f"{name}_counts_equal_torch_float64"] = (
+                f"{int((out[name] == n64).sum())}/{n_segments}"
+            )
+    return res
+
+
+def bench_threads(widths, n_segments, device, repeat) -> dict:
+    """The 1-D engines with torch's intra-op threads at 1 and 2 (wall time, best of
+    ``repeat``, interleaved). The numba kernel is single-threaded; its first-layer product uses
+    BLAS's own threads (OPENBLAS_NUM_THREADS)."""
+    from depthlab.probes._regions_kernel import available
+    from depthlab.probes.regions._one_d_fast import trace_segments_fast
+
+    model = _net(widths, 0, device)
+    g = torch.Generator().manual_seed(2)
+    a = torch.randn(n_segments, widths[0], generator=g).to(device)
+    b = torch.randn(n_segments, widths[0], generator=g).to(device)
+    kernels = ("torch", "numba") if available() and device.type == "cpu" else ("torch",)
+    before = torch.get_num_threads()
+    best: dict[str, float] = {}
+    try:
+        for _ in range(repeat):
+            for threads in (1, 2):
+                torch.set_num_threads(threads)
+                for kernel in kernels:
+                    t, _ = _best(lambda k=kernel: trace_segments_fast(model, a, b, kernel=k), 1)
+                    key = f"{kernel}_threads_{threads}"
+                    best[key] = min(best.get(key, float("inf")), t)
+    finally:
+        torch.set_num_threads(before)
+    return {
+        "case": f"1d threads {'-'.join(map(str, widths))}",
+        "segments": n_segments,
+        "wall_s": {k: round(v, 4) for k, v in best.items()},
+        "segments_per_s": {k: round(n_segments / v, 1) for k, v in best.items()},
     }
 
 
@@ -194,6 +263,11 @@ def main() -> None:
     ap.add_argument("--segments", type=int, default=10_000)
     ap.add_argument("--baseline-segments", type=int, default=500)
     ap.add_argument("--only-1d", action="store_true", help="only the batched 1-D case")
+    ap.add_argument(
+        "--threads",
+        action="store_true",
+        help="also time the 1-D engines with 1 and 2 torch threads (wall time)",
+    )
     ap.add_argument(
         "--no-baseline-full",
         action="store_true",
@@ -220,6 +294,8 @@ def main() -> None:
     cases.append(
         bench_1d([784, 64, 64, 64, 1], args.segments, args.baseline_segments, dev, args.repeat)
     )
+    if args.threads:
+        cases.append(bench_threads([784, 64, 64, 64, 1], args.segments, dev, args.repeat))
     print(
         json.dumps(
             {
@@ -228,6 +304,7 @@ def main() -> None:
                 + (f" ({torch.cuda.get_device_name(dev)})" if dev.type == "cuda" else ""),
                 "cpu": platform.processor() or platform.machine(),
                 "torch_threads": torch.get_num_threads(),
+                "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
                 "load_average_1min": round(os.getloadavg()[0], 2),
                 "cases": cases,
             },

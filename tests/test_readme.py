@@ -45,6 +45,7 @@ README = ROOT / "README.md"
 NO_TEST = {
     "make demo": "install: the two opening commands build .venv and run the full suite/demo",
     "bash benchmarks/gpu_checks.sh": "GPU-only: parity tests and benchmarks on CUDA",
+    "PYTHONPATH=src python benchmarks/bench_landscape.py --no-cpu": "GPU-only: CUDA variants",
     "depthlab sweep ua-sweep.yaml --backend ray": "Ray: needs Ray installed (and a cluster)",
     "# one GPU per piece on a Ray cluster": "Ray + GPU: backend='ray' with num_gpus=1 per piece",
 }
@@ -254,7 +255,11 @@ def _run_bash(text: str, cli: _Cli) -> None:
             while "=" in words[0]:  # PYTHONPATH=src, OMP_NUM_THREADS=1
                 words = words[1:]
             if words[0] == "python" and words[1].startswith("benchmarks/"):
-                args = ["--quick"] if "[--quick]" in part else ["--models", "2", "--epochs", "1"]
+                # as written, optional [--flag] taken, optional [--flag VALUE] dropped
+                args = [w for w in words[2:] if not w.startswith("[") and not w.endswith("]")]
+                args += [w[1:-1] for w in words[2:] if w.startswith("[--") and w.endswith("]")]
+                if not args and "bench_train_batched" in words[1]:
+                    args = ["--models", "2", "--epochs", "1"]  # its defaults take minutes
                 argv = [sys.executable, str(ROOT / words[1]), *args]
             elif words[0] == "python" and words[1] == "-c":
                 argv = [sys.executable, *words[1:]]

@@ -110,6 +110,22 @@ def resolve_scale(scale: str | None = None, *, quick: bool = False, tiny: bool =
     return scale
 
 
+def scale_configs(cls: type[ExperimentConfig]) -> dict[str, dict[str, Any]]:
+    """Each scale's resolved config of ``cls`` as JSON-ready dicts, in :data:`SCALES` order."""
+    return {s: cls.build(scale=s).model_dump(mode="json") for s in SCALES}
+
+
+def scale_differences(cls: type[ExperimentConfig]) -> dict[str, dict[str, Any]]:
+    """The fields whose value differs between scales: ``{field: {scale: value}}``, field order."""
+    per = scale_configs(cls)
+    fields = per["default"]
+    return {
+        k: {s: per[s][k] for s in SCALES}
+        for k in fields
+        if any(per[s][k] != fields[k] for s in SCALES)
+    }
+
+
 def _takes_bool(annotation: Any) -> bool:
     if annotation is bool:
         return True

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
+from depthlab._guard import guarded, raise_if_nonfinite
 from depthlab.data.base import Dataset
 from depthlab.nets.activations import activation_module
 from depthlab.probes._display import FrameRepr
@@ -71,8 +72,11 @@ class Teacher:
     models : one module, or several with the same output size; the logits are their mean.
     batch_size : inputs per forward pass when labelling.
 
-    Labelling runs under ``no_grad`` in eval mode and restores each member's mode afterwards;
-    the result stays on the inputs' device. The last labelled inputs are cached, so asking for
+    Labelling runs under ``no_grad`` in eval mode under the probe guard
+    (:mod:`depthlab.probes._guard`): every submodule's mode, the buffers and ``.grad`` come back
+    exactly, the members' own hooks do not fire, and a member holding NaN/Inf (or whose logits
+    go non-finite) raises :class:`~depthlab.numerics.NonFiniteError` naming the layer. The result
+    stays on the inputs' device. The last labelled inputs are cached, so asking for
     the same tensor twice does not run the teacher again.
     """
 
@@ -98,16 +102,16 @@ class Teacher:
         if key == self._key and self._logits is not None:
             return self._logits
         total = None
-        for m in self.models:
-            was = m.training
-            m.eval()
-            try:
+        with guarded(*self.models, what="mimic.Teacher.logits"):
+            for m in self.models:
+                m.eval()  # the guard restores every submodule's own mode afterwards
                 out = torch.cat(
                     [m(x[i : i + self.batch_size]) for i in range(0, len(x), self.batch_size)]
                 )
-            finally:
-                m.train(was)
-            total = out if total is None else total + out
+                raise_if_nonfinite(
+                    m, x, out, "mimic.Teacher.logits: the teacher's logits", self.batch_size
+                )
+                total = out if total is None else total + out
         z = total / len(self.models)
         self._key, self._logits = key, z
         return z

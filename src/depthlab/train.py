@@ -18,6 +18,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from depthlab._guard import guarded, raise_if_nonfinite
 from depthlab.data.base import Dataset
 from depthlab.probes._display import FrameRepr
 from depthlab.progress import AUTO, Progress
@@ -87,12 +88,28 @@ def _loss_fn(kind: str):
     return lambda out, z: 0.5 * ((out - z) ** 2).sum(dim=1).mean()
 
 
-@torch.no_grad()
 def evaluate(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str = "ce", batch_size: int = 4096
 ) -> dict:
-    """Mean loss (and accuracy for classification) of ``model`` on ``(x, y)``, in eval mode."""
-    was_training = model.training
+    """Mean loss (and accuracy for classification) of ``model`` on ``(x, y)``, in eval mode.
+
+    A probe: the model runs under :func:`depthlab.probes._guard.guarded`, so every submodule's
+    ``training`` flag comes back exactly (a BatchNorm set to eval inside a train-mode model stays
+    in eval), its own hooks do not fire, and a parameter or buffer holding NaN/Inf, or a loss
+    that goes non-finite, raises :class:`~depthlab.numerics.NonFiniteError` naming the layer.
+    """
+    with guarded(model, what="train.evaluate"):
+        res = _evaluate(model, x, y, loss, batch_size)
+        raise_if_nonfinite(model, x, res["loss"], "train.evaluate: the loss", batch_size)
+    return res
+
+
+@torch.no_grad()
+def _evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: str = "ce", batch_size: int = 4096
+) -> dict:
+    """:func:`evaluate` without the guard: ``fit`` owns (and trains) the model it evaluates."""
+    modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
         fn = _loss_fn("ce" if loss == "logit_l2" and y.dtype == torch.int64 else loss)
@@ -105,7 +122,8 @@ def evaluate(
                 correct += int((out.argmax(dim=1) == yb).sum())
             n += len(yb)
     finally:
-        model.train(was_training)
+        for m, was in modes:
+            m.training = was
     res = {"loss": total / max(n, 1)}
     if y.dtype == torch.int64:
         res["acc"] = correct / max(n, 1)
@@ -196,7 +214,7 @@ def fit(
                 break
         stop = cfg.max_steps is not None and step >= cfg.max_steps
         if epoch % cfg.eval_every == 0 or epoch == cfg.epochs or stop:
-            ev = evaluate(model, data.x_test, data.y_test, eval_loss)
+            ev = _evaluate(model, data.x_test, data.y_test, eval_loss)
             row = {
                 "epoch": epoch,
                 "step": step,

@@ -172,3 +172,35 @@ def test_torch_floor_is_2_6():
     assert '"torch>=2.6,<3"' in text  # weights_only bypass below 2.6 (CVE-2025-32434)
     pins = (Path(__file__).resolve().parents[2] / "constraints.txt").read_text()
     assert "torch==2.13.0" in pins
+
+
+@pytest.fixture
+def read_only_mount(tmp_path):
+    """A real read-only file system (a 1 MB tmpfs mounted ro); skipped where mount is not allowed."""
+    import shutil
+    import subprocess
+
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    if not shutil.which("mount") or os.geteuid() != 0:
+        pytest.skip("mounting a read-only tmpfs needs root")
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"mount is not allowed here: {made.stderr.decode(errors='replace')[:200]}")
+    try:
+        yield ro
+    finally:
+        subprocess.run(["umount", str(ro)], check=False)
+
+
+def test_read_only_mount_is_one_line_exit_2(capsys, read_only_mount):
+    for argv in (
+        ["run", "toy", "--out", str(read_only_mount / "run")],
+        ["run", "toy", "--out", str(read_only_mount)],
+        ["reproduce", "--only", "toy", "--out", str(read_only_mount / "rep")],
+    ):
+        code, _, err = cli(capsys, *argv)
+        assert_one_line_error(code, err, "not writable (read-only or no permission)")
+    assert list(read_only_mount.iterdir()) == []

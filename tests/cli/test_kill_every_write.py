@@ -150,3 +150,27 @@ def test_sigterm_ends_the_run_failed_with_the_reason(tmp_path):
     assert "SIGTERM" in (d / "error.txt").read_text()
     assert "SIGTERM" in json.loads((d / "failure.json").read_text())["error"]
     assert not (d / "result.json").exists()
+
+
+def test_sigterm_on_a_sweep_finishes_the_cell_in_flight_and_starts_no_other(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("experiment: toy\nset: {sleep_s: 2}\ngrid: {width: [1, 2, 3]}\n")
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "depthlab", "-q", "sweep", str(spec), "--out", str(out), "-j", "1"]
+    proc = subprocess.Popen(
+        cmd, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while not list(out.glob("cells/*/config.yaml")):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the sweep never started"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines() == ["error: terminated by SIGTERM"]
+    cells = sorted(out.glob("cells/*"))
+    assert len(cells) == 1 and read_status(cells[0]) == "done"  # finished, none started after
+    again = subprocess.run(cmd, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert "3 cells: 2 ran, 1 already done, 0 failed" in again.stdout

@@ -32,18 +32,8 @@ CLAIM_ID = re.compile(
     r"^(?:[a-z]+(?:-[a-z]+)*-\d{4}[a-z]?|lecture-s\d{2})(?:\.[a-z0-9]+(?:-[a-z0-9]+)*)+$"
 )
 
-# Ids that break the scheme in modules another branch of issue 12 renames (curvature_length.py's
-# "slide17.*", regions_density.py's and regions_2d.py's capital N). Empty this set once those
-# renames are merged.
-PENDING_RENAMES: frozenset[str] = frozenset(
-    {
-        "slide17.shallow-length-at-most-linear",
-        "slide17.deep-length-exponential",
-        "hanin-rolnick-2019a.thm1.density-linear-in-N",
-        "hanin-rolnick-2019a.thm3.distance-one-over-N",
-        "hanin-rolnick-2019b.regions-per-area-N-squared",
-    }
-)
+# Ids allowed to break the scheme for one release (none left: every id follows it).
+PENDING_RENAMES: frozenset[str] = frozenset()
 
 # Tiny overrides for experiments whose modules another branch owns, applied on top of their
 # ``Config.tiny_overrides()``. Move each into its Config's ``_tiny_overrides`` and delete it here.

@@ -82,7 +82,14 @@ def run_bad(argv: list[str], sandbox: Path, *needles: str, keep: tuple[str, ...]
 # ------------------------------------------------------------------------------ --set
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
-from toy_experiment import ToyConfig as TOY  # noqa: E402 (the toy is registered per module below)
+import toy_experiment  # noqa: E402 (importing it registers "toy"; undone at once below)
+
+from depthlab.experiments.base import _REGISTRY  # noqa: E402
+
+# Registered only while this module's tests run (the fixture above): a collection-time
+# registration would leak "toy" into other modules' parametrizations (test_config_bounds).
+_REGISTRY.pop("toy", None)
+TOY = toy_experiment.ToyConfig
 
 UA = get_experiment("universal-approximation").Config
 

@@ -38,7 +38,7 @@ def _by_id(claims):
 
 def test_density_claims_hold_on_linear_depth_free_data():
     c = _by_id(density_claims(_segments(1.0, lambda d: 0.25))[0])
-    lin = c["hanin-rolnick-2019a.thm1.density-linear-in-N"]
+    lin = c["hanin-rolnick-2019a.thm1.density-linear-in-n"]
     assert lin.verdict == "holds" and lin.kind == "empirical" and lin.n == 5
     assert lin.estimate == pytest.approx(1.0, abs=0.05)
     assert c["hanin-rolnick-2019a.thm1.density-depth-independent"].verdict == "holds"
@@ -46,7 +46,7 @@ def test_density_claims_hold_on_linear_depth_free_data():
 
 def test_density_linear_fails_on_square_root_growth():
     c = _by_id(density_claims(_segments(0.5, lambda d: 0.25))[0])
-    lin = c["hanin-rolnick-2019a.thm1.density-linear-in-N"]
+    lin = c["hanin-rolnick-2019a.thm1.density-linear-in-n"]
     assert lin.verdict == "fails" and lin.interval[1] < 0.75
 
 
@@ -55,7 +55,7 @@ def test_density_linear_fails_when_one_depth_departs():
     df = _segments(1.0, lambda d: 0.25)
     deep = df["depth"] == 8
     df.loc[deep, "density"] *= np.sqrt(df.loc[deep, "N"])
-    lin = _by_id(density_claims(df)[0])["hanin-rolnick-2019a.thm1.density-linear-in-N"]
+    lin = _by_id(density_claims(df)[0])["hanin-rolnick-2019a.thm1.density-linear-in-n"]
     assert lin.verdict == "fails" and "depth 8" in lin.statistic
 
 
@@ -152,7 +152,7 @@ def test_regions_2d_claims_hold_on_the_expected_data():
 
 def test_per_area_fails_on_linear_growth():
     claims, _ = regions_2d_claims(_per_area(1.0), _montufar_table(), _random([50] * 3 + [60]), CFG)
-    assert _by_id(claims)["hanin-rolnick-2019b.regions-per-area-N-squared"].verdict == "fails"
+    assert _by_id(claims)["hanin-rolnick-2019b.regions-per-area-n-squared"].verdict == "fails"
 
 
 def test_deep_far_below_max_fails_when_random_nets_come_close():
@@ -228,10 +228,10 @@ def test_one_depth_cannot_decide_depth_independence():
 
 # Every region claim's id, kind and tolerance region, pinned: a change shows in review.
 PINNED = {
-    "hanin-rolnick-2019a.thm1.density-linear-in-N": ("empirical", 0.75, 1.25),
+    "hanin-rolnick-2019a.thm1.density-linear-in-n": ("empirical", 0.75, 1.25),
     "hanin-rolnick-2019a.thm1.density-depth-independent": ("empirical", None, 2.0),
-    "hanin-rolnick-2019a.thm3.distance-one-over-N": ("empirical", -1.2, -0.8),
-    "hanin-rolnick-2019b.regions-per-area-N-squared": ("empirical", 1.5, 2.5),
+    "hanin-rolnick-2019a.thm3.distance-one-over-n": ("empirical", -1.2, -0.8),
+    "hanin-rolnick-2019b.regions-per-area-n-squared": ("empirical", 1.5, 2.5),
     "montufar-2014.construction-count-exact": ("construction", None, None),
     "montufar-2014.deep-exceeds-shallow-max": ("construction", None, None),
     "hanin-rolnick-2019b.deep-far-below-max": ("empirical", None, -1.0),

@@ -137,6 +137,9 @@ def test_jobs_above_cpu_count_needs_force(tmp_path, capsys):
     capsys.readouterr()
     args = ["sweep", str(spec), "--out", str(tmp_path / "o"), "-j", str(n), "--force-jobs"]
     assert main([*args, "--dry-run"]) == 0
+    # on Ray, --jobs is the number of tasks in flight on the cluster: not capped by this machine
+    ray_args = ["sweep", str(spec), "--out", str(tmp_path / "o"), "-j", str(n), "--backend", "ray"]
+    assert main([*ray_args, "--dry-run"]) == 0
 
 
 def test_workers_are_capped_at_the_cells_left(tmp_path, monkeypatch):

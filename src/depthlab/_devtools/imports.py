@@ -35,6 +35,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "bottom",
         (
             "_devtools",
+            "_guard",  # the probe guard (torch + numerics only); engines and probes use it
             "_version",
             "atomic",
             "checkpoint",

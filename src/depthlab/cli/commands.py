@@ -50,13 +50,57 @@ def list_cmd(
     console.print(extra)
 
 
-def _run_one(name, overrides, out, quick, seed, device):
+SCALE_HELP = (
+    "tiny (seconds, tests) | quick (a one-minute smoke test) | default (`make demo`, CPU) | "
+    "paper (the papers' sizes, for one GPU). --quick is --scale quick."
+)
+THREADS_HELP = (
+    "torch intra-op threads in this process and its workers (default: 1 on a machine of at most "
+    "2 CPUs, where one thread measured faster; else torch's own). Recorded in the result's meta."
+)
+
+
+def _scale(scale: str | None, quick: bool) -> str:
+    """The scale from ``--scale`` and ``--quick`` (an alias of ``--scale quick``): one error line
+    when they disagree or the name is not a scale."""
+    from depthlab.config import SCALES
+
+    if scale is not None and scale not in SCALES:
+        fail(f"--scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    if quick and scale not in (None, "quick"):
+        fail(f"--quick means --scale quick, which contradicts --scale {scale}; give one of them")
+    return "quick" if quick else scale or "default"
+
+
+def _threads(threads: int | None) -> int | None:
+    """``--threads``, or the default for this machine; exported so sweep/reproduce workers use it."""
+    import os
+
+    from depthlab.runs.runner import THREADS_ENV, default_threads
+
+    if threads is not None and threads < 1:
+        fail(f"--threads must be >= 1, got {threads}")
+    n = threads if threads is not None else default_threads()
+    if n is not None:
+        os.environ[THREADS_ENV] = str(n)
+    return n
+
+
+def _run_one(name, overrides, out, quick, seed, device, scale=None, threads=None):
     from depthlab.config import ConfigError
     from depthlab.runs import run_experiment
 
     try:
         return run_experiment(
-            name, overrides, out_dir=out, quick=quick, seed=seed, device=device, progress=progress()
+            name,
+            overrides,
+            out_dir=out,
+            quick=quick,
+            scale=scale,
+            seed=seed,
+            device=device,
+            progress=progress(),
+            threads=threads,
         )
     except (ConfigError, KeyError) as exc:
         fail(str(exc).strip("'\""))
@@ -64,6 +108,34 @@ def _run_one(name, overrides, out, quick, seed, device):
         if "device" in str(exc) or "seed" in str(exc):
             fail(str(exc))
         raise
+
+
+def _dry_run(name: str, overrides: dict, scale: str) -> None:
+    """Print ``name``'s resolved config at ``scale`` and the fields that differ between scales."""
+    import yaml
+    from rich.table import Table
+
+    from depthlab.config import SCALES, ConfigError, scale_differences
+    from depthlab.experiments import get_experiment
+    from depthlab.runs.reproduce import cifar_missing
+
+    try:
+        exp = get_experiment(name)
+        config = exp.Config.build(overrides, scale=scale)
+    except (ConfigError, KeyError) as exc:
+        fail(str(exc).strip("'\""))
+    typer.echo(f"# {name} at --scale {scale} (dry run: nothing is run or written)")
+    typer.echo(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False).rstrip())
+    missing = cifar_missing(config)
+    if missing:
+        typer.echo(f"# would be skipped: {missing}")
+    table = Table(title=f"{name}: sizes per scale (fields that differ)")
+    table.add_column("field", style="bold")
+    for s in SCALES:
+        table.add_column(s + (" *" if s == scale else ""), overflow="fold")
+    for key, per in scale_differences(exp.Config).items():
+        table.add_row(key, *(str(per[s]) for s in SCALES))
+    console.print(table)
 
 
 @app.command("run")
@@ -76,21 +148,30 @@ def run_cmd(
     out: str = typer.Option(None, "--out", help="Run directory (default runs/NAME)."),
     seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help=SEED_HELP),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    quick: bool = typer.Option(False, "--quick", help="The small, fast variant."),
+    quick: bool = typer.Option(False, "--quick", help="The small, fast variant (--scale quick)."),
+    scale: str = typer.Option(None, "--scale", help=SCALE_HELP),
+    threads: int = typer.Option(None, "--threads", help=THREADS_HELP),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the resolved config and the sizes per scale; run nothing."
+    ),
 ) -> None:
     """Run one experiment and write its run directory."""
     from depthlab.config import ConfigError, load_yaml_config, parse_overrides
     from depthlab.validate import InputError, check_out_dir
 
+    scale = _scale(scale, quick)
     try:
         overrides = load_yaml_config(str(config)) if config is not None else {}
         for key, value in parse_overrides(set_).items():
             overrides[key] = value
+        if dry_run:
+            return _dry_run(name, overrides, scale)
         out = check_out_dir(Path("runs") / name if out is None else out)
     except (ConfigError, InputError) as exc:
         fail(str(exc))
+    threads = _threads(threads)
     t0 = time.perf_counter()
-    result = _run_one(name, overrides, out, quick, seed, device)
+    result = _run_one(name, overrides, out, False, seed, device, scale, threads)
     claims_table([result])
     console.print(f"wrote {out} in {time.perf_counter() - t0:.1f} s")
 
@@ -104,16 +185,26 @@ def reproduce_cmd(
     only: list[str] = typer.Option(None, "--only", help="Run only these experiments (repeatable)."),
     seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help=SEED_HELP),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    scale: str = typer.Option(None, "--scale", help=SCALE_HELP),
+    threads: int = typer.Option(None, "--threads", help=THREADS_HELP),
 ) -> None:
-    """Run every registered experiment and write OUT/index.html."""
+    """Run every registered experiment and write OUT/index.html.
+
+    At --scale paper an experiment that reads CIFAR-10 runs only where the files are on disk;
+    otherwise it is skipped with a line saying so (here, in its run directory and the report).
+    """
     from depthlab.experiments import registry
     from depthlab.report import build_report
+    from depthlab.runs.reproduce import record_skip, skip_reason
     from depthlab.validate import InputError, check_out_dir
 
+    scale = _scale(scale, quick)
     try:
         out = check_out_dir(out)
     except InputError as exc:
         fail(str(exc))
+    threads = _threads(threads)
+    skipped = []
 
     names = list(registry())
     if only:
@@ -127,8 +218,14 @@ def reproduce_cmd(
     for i, name in enumerate(overall, 1):
         console.print(f"[bold]({i}/{len(names)}) {name}[/]")
         t1 = time.perf_counter()
+        why = skip_reason(name, {}, scale)
+        if why is not None:
+            record_skip(out / name, name, {}, scale, why)
+            skipped.append(why)
+            err_console.print(f"[yellow]    {why}[/]", highlight=False)
+            continue
         try:
-            results.append(_run_one(name, {}, out / name, quick, seed, device))
+            results.append(_run_one(name, {}, out / name, False, seed, device, scale, threads))
             console.print(f"    done in {time.perf_counter() - t1:.1f} s")
         except typer.Exit:
             raise
@@ -138,6 +235,8 @@ def reproduce_cmd(
     claims_table(results)
     path = build_report(out)
     console.print(f"report: {path}  ({time.perf_counter() - t0:.1f} s in all)")
+    for why in skipped:
+        err_console.print(f"[yellow]skipped: {why}[/]", highlight=False)
     if failed:
         fail(
             f"{len(failed)} experiment(s) failed: {', '.join(failed)} (see their error.txt)", code=1

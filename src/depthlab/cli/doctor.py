@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import re
 
 import typer
@@ -71,33 +70,15 @@ def doctor_cmd(
         example = torch.randn(2, *_shape(input_shape), generator=g).to(**kw)
     try:
         diag = diagnose(model, example)
-    except ValueError as exc:
+    except (ValueError, FloatingPointError) as exc:  # FloatingPointError: NaN/Inf weights, named
         fail(str(exc))
     except RuntimeError as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         fail(f"the forward pass on an example input failed ({first}); pass --input-shape")
 
     if as_json:
-        rows = [
-            {
-                k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                for k, v in r.items()
-            }
-            for r in diag.to_frame().to_dict(orient="records")
-        ]
-        out = {
-            "target": target,
-            "verdict": diag.verdict,
-            "beta": diag.beta,
-            "narrowest": diag.narrowest,
-            "narrowest_width": diag.narrowest_width,
-            "narrowest_share": diag.narrowest_share,
-            "mean_drift": diag.mean_drift,
-            "second_moment": math.exp(diag.log_second_moment),
-            "findings": list(diag.findings),
-            "layers": rows,
-        }
-        typer.echo(json.dumps(out, indent=2, default=str))
+        out = {"target": target, **diag.to_dict()}  # NaN/Inf -> null, why_null says why
+        typer.echo(json.dumps(out, indent=2, default=str, allow_nan=False))
     else:
         _print(target, diag)
     if strict and not diag.healthy:
@@ -132,8 +113,8 @@ def _print(target: str, diag) -> None:
             str(r.fan_in),
             str(r.width),
             f"{r.ratio:.3f}",
-            f"{r.kurtosis:.2f}",
-            f"{r.max_over_std:.2f}",
+            f"{r.kurtosis:.2f}" if r.distribution != "constant" else "-",  # undefined: no spread
+            f"{r.max_over_std:.2f}" if r.distribution != "constant" else "-",
             r.distribution,
             r.followed_by,
             f"{r.gain:.3f}",

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from depthlab.cli.app import STATE, app, console, err_console, fail
+from depthlab.cli.commands import THREADS_HELP, _threads
 
 MAX_CELLS = 100_000  # = depthlab.runs.sweep.MAX_CELLS (not imported: keeps `--help` fast)
 
@@ -42,7 +43,10 @@ def sweep_cmd(
     out: str = typer.Option(None, "--out", help="Sweep directory (default: spec's out)."),
     backend: str = typer.Option("local", "--backend", help="local | serial | ray"),
     jobs: int = typer.Option(
-        1, "--jobs", "-j", help="Parallel cells (local processes); at most the CPU count."
+        1,
+        "--jobs",
+        "-j",
+        help="Parallel cells: local processes (at most the CPU count), or Ray tasks in flight.",
     ),
     force_jobs: bool = typer.Option(
         False, "--force-jobs", help="Allow --jobs above the CPU count."
@@ -52,6 +56,7 @@ def sweep_cmd(
     ),
     address: str = typer.Option(None, "--address", help="Ray cluster address (ray backend)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and list cells; run nothing."),
+    threads: int = typer.Option(None, "--threads", help=THREADS_HELP),
 ) -> None:
     """Run SPEC's cells (skipping finished ones) and write OUT/table as a Parquet dataset."""
     from depthlab.parallel.executors import BACKENDS
@@ -71,7 +76,7 @@ def sweep_cmd(
     cpus = os.cpu_count() or 1
     if jobs < 1:
         fail(f"--jobs must be >= 1, got {jobs}")
-    if jobs > cpus and not force_jobs:
+    if backend == "local" and jobs > cpus and not force_jobs:  # Ray: jobs = tasks in flight
         fail(f"--jobs {jobs} is more than the {cpus} CPUs here; use --force-jobs to allow it")
     if max_cells < 1:
         fail(f"--max-cells must be >= 1, got {max_cells}")
@@ -102,6 +107,7 @@ def sweep_cmd(
 
     from depthlab.progress import adopt, interactive
 
+    _threads(threads)  # every cell's run_experiment reads it from $DEPTHLAB_THREADS
     show = not STATE["quiet"] and interactive()
     bar = None
     if show:

@@ -44,7 +44,7 @@ def regions_2d_claims(
     )
     claims = [
         evidence.empirical(
-            "hanin-rolnick-2019b.regions-per-area-N-squared",
+            "hanin-rolnick-2019b.regions-per-area-n-squared",
             "In n_0 = 2 dimensions the number of regions per unit area grows like N^2 whatever "
             "the depth.",
             SOURCE_2D,

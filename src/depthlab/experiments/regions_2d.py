@@ -10,7 +10,7 @@ Design (issues 13 and 14, fixed before the first run at this design)
 --------------------------------------------------------------------
 Default (CPU, under a minute on one core):
 
-- ``hanin-rolnick-2019b.regions-per-area-N-squared`` (empirical): depths 1, 2, 4; N = 24, 48, 96,
+- ``hanin-rolnick-2019b.regions-per-area-n-squared`` (empirical): depths 1, 2, 4; N = 24, 48, 96,
   192; 5 seeds (each (depth, N, seed) its own He-normal net, keyed ``("per-area", depth, N,
   seed)``) on one plane through three training inputs. Per (depth, seed) the log-log slope of
   regions per unit area on N; decided at the least favourable depth with a t interval over seeds;
@@ -35,7 +35,7 @@ Default (CPU, under a minute on one core):
 Measured at the default scale (design commit fefe321; ``OMP_NUM_THREADS=1 depthlab run regions-2d``,
 2 shared CPU cores at load ~13, seed 0; run 24.5 s)
 ---------------------------------------------------------------------------------------------
-- ``regions-per-area-N-squared``: holds; least favourable depth 4: 2.17, 95% [1.96, 2.37], n = 5
+- ``regions-per-area-n-squared``: holds; least favourable depth 4: 2.17, 95% [1.96, 2.37], n = 5
   (depths 1, 2, 4: 1.98, 1.99, 2.17).
 - ``construction-count-exact``: holds; 22, 198, 1782, 16038, 144342 regions at 1-5 hidden layers.
 - ``deep-exceeds-shallow-max``: holds; against 22, 79, 172, 301, 466 for one layer of the same N;

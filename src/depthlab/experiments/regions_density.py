@@ -18,7 +18,7 @@ depth* (the depth whose mean slope lies farthest from the prediction), with a t 
 ``regions-density`` (default): depths 1, 2, 3, 4, 6, 8; N = 64, 128, 256, 512 (a factor 8, width
 >= 8 at depth 8); 5 seeds; 50 lines between training inputs; bias std 0.1.
 
-- ``thm1.density-linear-in-N``: per (depth, seed) the log-log slope of mean density on N; region
+- ``thm1.density-linear-in-n``: per (depth, seed) the log-log slope of mean density on N; region
   [0.75, 1.25] around the predicted 1 (the tolerance of the earlier design; it excludes N^0.5 and
   N^1.5, the alternatives a depth-driven count would give).
 - ``thm1.density-depth-independent``: per seed the spread ``max_d c_d / min_d c_d`` of the
@@ -29,17 +29,17 @@ depth* (the depth whose mean slope lies farthest from the prediction), with a t 
 every depth: the earlier width-6 nets at depth 8 are where the theorem's constant changes); 5
 seeds; 100 test inputs.
 
-- ``thm3.distance-one-over-N``: per (depth, seed) the log-log slope of the mean distance on N;
+- ``thm3.distance-one-over-n``: per (depth, seed) the log-log slope of the mean distance on N;
   region [-1.2, -0.8] around the predicted -1, fixed in advance (distinguishes 1/N from N^-0.75
   and N^-1.25; a rerun of issue 14 at N = 192..1536 gave -0.96..-1.08 per depth).
 
 Measured at the default scale (design commit fefe321; ``OMP_NUM_THREADS=1 depthlab run NAME``,
 2 shared CPU cores at load ~13, seed 0)
 ---------------------------------------------------------------------------------------------
-- ``density-linear-in-N``: holds; least favourable depth 6: 1.07, 95% [0.97, 1.16], n = 5 seeds
+- ``density-linear-in-n``: holds; least favourable depth 6: 1.07, 95% [0.97, 1.16], n = 5 seeds
   (depths 1-8: 0.99, 0.98, 1.00, 1.01, 1.07, 1.01). Run 11.6 s.
 - ``density-depth-independent``: holds; spread 1.10, 95% [1.00, 1.20], n = 5 (c = 0.056-0.060).
-- ``distance-one-over-N``: holds; least favourable depth 1: -1.06, 95% [-1.13, -0.99], n = 5
+- ``distance-one-over-n``: holds; least favourable depth 1: -1.06, 95% [-1.13, -0.99], n = 5
   (depths 1, 2, 4, 8: -1.06, -0.98, -0.97, -1.03). Run 37.8 s.
 
 ``--scale paper`` (one GPU): density N = 128..2048 at 10 seeds and 200 lines; distance N = 384..3840
@@ -127,7 +127,7 @@ def density_claims(segments: pd.DataFrame) -> tuple[list, pd.DataFrame, pd.DataF
     c_mean = fits.groupby("depth")["c"].mean()
     claims = [
         evidence.empirical(
-            "hanin-rolnick-2019a.thm1.density-linear-in-N",
+            "hanin-rolnick-2019a.thm1.density-linear-in-n",
             "Regions met per unit length along a line grow linearly in the total number of "
             "neurons N, at every depth.",
             SOURCE_1,
@@ -289,7 +289,7 @@ def distance_claim(distances: pd.DataFrame):
     slopes = loglog_slopes(distances, "mean_distance")
     est, worst, per_depth = worst_depth_slope(slopes, -1.0, "log-log slope of mean distance on N")
     claim = evidence.empirical(
-        "hanin-rolnick-2019a.thm3.distance-one-over-N",
+        "hanin-rolnick-2019a.thm3.distance-one-over-n",
         "The mean distance from an input to the nearest region boundary scales like 1/N, "
         "whatever the depth.",
         SOURCE_3,

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from depthlab._guard import guarded
 from depthlab.pl._layers import (
     SITE_LAYERS,
     SUPPORTED_LAYERS,
@@ -57,7 +58,8 @@ def prepare(model: nn.Module, example: torch.Tensor) -> Prepared:
     Raises :class:`UnsupportedLayerError` naming the first unsupported leaf layer met.
     """
     device = _model_device(model, example.device)
-    net = copy.deepcopy(model).to(dtype=torch.float64)
+    with guarded(model, what="pl.prepare"):  # NaN/Inf named; the model's hooks stay out of the copy
+        net = copy.deepcopy(model).to(dtype=torch.float64)
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)

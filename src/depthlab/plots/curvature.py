@@ -58,7 +58,7 @@ def plot_length_width(table: pd.DataFrame, run_dir) -> dict[str, str]:
     """Output length against neuron count: one wide layer vs stacked layers."""
     fig, axes = new_figure()
     ax = axes[0, 0]
-    for kind, marker in (("shallow", "o-"), ("deep", "s-")):
+    for kind, marker in (("shallow", "o-"), ("shallow-worst", "^-"), ("deep", "s-")):
         g = table[table.kind == kind].groupby("neurons")["length"].mean()
         ax.loglog(g.index, g.values, marker, ms=4, label=f"{kind} (mean over nets)")
     sh = table[table.kind == "shallow"].groupby("neurons")["length"].mean()

@@ -14,7 +14,10 @@ and, per layer, reads the weights actually present:
   mode 2; lecture slide 24: width should grow with depth, one narrow layer makes training hard).
 
 It returns a typed :class:`Diagnosis` with a verdict and a plain-language fix per problem. The
-model is only read: no parameter, mode or hook is left changed.
+model is only read, under the probe guard (:mod:`depthlab.probes._guard`): no parameter,
+buffer, mode or hook is left changed and the model's own hooks do not fire; a weight holding
+NaN/Inf raises :class:`~depthlab.numerics.NonFiniteError` naming its layer. A layer whose
+weights are all zero (or constant) is reported as such, with its fix.
 
 References
 ----------
@@ -35,6 +38,7 @@ from torch import nn
 from depthlab.init import TRUNC2_STD, TRUNC2_VARIANCE
 from depthlab.nets.load import ZOO, load_target  # noqa: F401  (moved to nets.load; kept importable here)
 from depthlab.probes._display import FrameRepr
+from depthlab.probes._guard import guard_probe
 from depthlab.walk import walk
 
 LayerVerdict = Literal["ok", "warn", "bad", "info"]
@@ -141,6 +145,46 @@ class Diagnosis(FrameRepr):
         """One row per weight layer."""
         return pd.DataFrame([vars(li) for li in self.layers])
 
+    def to_dict(self) -> dict:
+        """A JSON-safe dict: every NaN/Inf number becomes ``None`` and ``why_null`` says why.
+
+        ``why_null`` maps the field (``"mean_drift"``, ``"layers[2].kurtosis"``) to the reason;
+        it is empty when every number is finite. ``json.dumps`` of the result never emits a
+        bare ``NaN`` or ``Infinity``.
+        """
+        why: dict[str, str] = {}
+
+        def clean(key: str, v, reason: str):
+            if isinstance(v, float) and not math.isfinite(v):
+                why[key] = reason
+                return None
+            return v
+
+        layers = []
+        for i, li in enumerate(self.layers):
+            row = {}
+            for k, v in vars(li).items():
+                if k in ("kurtosis", "max_over_std") and li.distribution == "constant":
+                    reason = "undefined: the weights are constant (zero variance)"
+                else:
+                    reason = f"{'NaN' if v != v else 'Inf'}: overflow in the product of gains"
+                row[k] = clean(f"layers[{i}].{k}", v, reason)
+            layers.append(row)
+        second = math.exp(self.log_second_moment) if self.log_second_moment < 700 else math.inf
+        over = "overflows float64 (larger than 1e308)"
+        return {
+            "verdict": self.verdict,
+            "beta": clean("beta", self.beta, f"beta {over}"),
+            "narrowest": self.narrowest,
+            "narrowest_width": self.narrowest_width,
+            "narrowest_share": clean("narrowest_share", self.narrowest_share, "undefined"),
+            "mean_drift": clean("mean_drift", self.mean_drift, f"the product of gains {over}"),
+            "second_moment": clean("second_moment", second, f"exp(sum log(1 + 5/n_j)) {over}"),
+            "findings": list(self.findings),
+            "layers": layers,
+            "why_null": why,
+        }
+
     def summary(self) -> str:
         """A few lines of plain text: the verdict, beta, the drift and each finding."""
         lines = [
@@ -163,14 +207,16 @@ def _weight_stats(w: torch.Tensor) -> tuple[float, float, float]:
     w = w.detach().to("cpu", torch.float64).reshape(-1)
     c = w - w.mean()
     var = float(c.pow(2).mean())
-    if var == 0.0:
-        return 0.0, math.nan, math.nan
+    if var == 0.0:  # constant weights: no shape to read, but E w^2 = c^2 (0 only when all zero)
+        return float(w.pow(2).mean()), math.nan, math.nan
     kurt = float(c.pow(4).mean()) / var**2
     return float(w.pow(2).mean()), kurt, float(c.abs().max()) / math.sqrt(var)
 
 
 def _shape(n: int, kurt: float, max_ratio: float) -> str:
-    if n < MIN_ENTRIES_FOR_SHAPE or not math.isfinite(kurt):
+    if not math.isfinite(kurt):
+        return "constant"  # zero variance (e.g. all-zero weights): no shape to read
+    if n < MIN_ENTRIES_FOR_SHAPE:
         return "too few weights"
     if max_ratio < TRUNCATED_MAX_RATIO:
         return "uniform" if kurt < 2.05 else "truncated normal"
@@ -214,6 +260,7 @@ def _example_for(model: nn.Module) -> torch.Tensor:
     )
 
 
+@guard_probe(name="doctor.diagnose")
 @torch.no_grad()
 def diagnose(model: nn.Module, example: torch.Tensor | None = None) -> Diagnosis:
     """Diagnose exploding/vanishing risks at initialization from the weights a model holds.
@@ -271,12 +318,25 @@ def diagnose(model: nn.Module, example: torch.Tensor | None = None) -> Diagnosis
         gain = ratio if relu else 2.0 * ratio
         share = (1.0 / n_out) / beta if fol != "none" and beta > 0 else 0.0
         label = f"layer {idx} ({li.kind} {li.name!r}, fan_in {li.fan_in})"
-        if fol == "norm":
+        if ms == 0.0 and fol != "none":
+            cum *= gain
+            verdict = "bad"
+            msg = (
+                f"{label} has all-zero weights: its output is its bias alone, so no signal "
+                "passes (and no gradient reaches the layers below); initialize it with "
+                "Var = 2/fan_in (he_normal)"
+            )
+            findings.append((2, msg))
+            if id(li.module) not in seen_modules:
+                drift *= gain
+        elif fol == "norm":
             cum = 1.0
             verdict, msg = "ok", "followed by a normalization layer: its scale does not propagate"
         elif fol == "none":
             verdict = "info"
             msg = f"readout: Var = {ratio:.2f}·2/fan_in sets the output scale only"
+            if ms == 0.0:
+                msg = "readout: all-zero weights (a zero-initialised readout: the output starts at its bias)"
         else:
             cum *= gain
             dev = ratio / target - 1.0

@@ -47,6 +47,7 @@ import torch.autograd.forward_ad as fwAD
 from torch import nn
 
 from depthlab.probes._display import FrameRepr
+from depthlab.probes._guard import guard_probe, raise_if_nonfinite
 from depthlab.progress import AUTO, log
 
 # --------------------------------------------------------------------------- curves
@@ -335,9 +336,21 @@ def _speeds(
                 vv = (v0 * v0).sum(-1)
                 aa = (a * a).sum(-1)
                 va = (v0 * a).sum(-1)
-                k = (vv * aa - va**2).clamp_min(0).sqrt() / vv.clamp_min(1e-300) ** 1.5
+                k = _kappa(vv, aa, va)
                 kappa[:, li, start : start + m] = k.cpu().numpy()
     return speed, kappa
+
+
+def _kappa(vv: torch.Tensor, aa: torch.Tensor, va: torch.Tensor) -> torch.Tensor:
+    """``sqrt(|v|^2 |a|^2 - (v·a)^2) / |v|^3``, 0 where the curve stands still (``v = 0``).
+
+    Divided by ``|v|`` three times, so that no ``|v|^3`` underflows to 0 (0/0 was NaN for a
+    layer whose image of the curve does not move, e.g. behind a dead ReLU).
+    """
+    s = vv.sqrt()
+    safe = torch.where(s > 0, s, torch.ones_like(s))
+    k = (vv * aa - va**2).clamp_min(0).sqrt() / safe / safe / safe
+    return torch.where(s > 0, k, torch.zeros_like(k))
 
 
 def _adaptive(
@@ -430,6 +443,7 @@ def _is_pl(model: nn.Module, example: torch.Tensor) -> bool:
     return True
 
 
+@guard_probe(name="trajectory.length", autodiff=True)
 def length(
     model: nn.Module,
     curve: Curve | Sequence[Curve],
@@ -446,8 +460,11 @@ def length(
 
     Parameters
     ----------
-    model : any ``nn.Module`` taking ``(B, *curve.shape)``; never modified (hooks are removed in
-        ``finally``; the exact engine works on a float64 copy).
+    model : any ``nn.Module`` taking ``(B, *curve.shape)``; never modified, and its own hooks
+        never fire (see :mod:`depthlab.probes._guard`): modes, buffers (train-mode BatchNorm
+        statistics), ``.grad`` and ``requires_grad`` come back exactly. A parameter or buffer
+        holding NaN/Inf raises :class:`~depthlab.numerics.NonFiniteError` naming its layer, and
+        so does a length that goes non-finite (naming the first layer whose output does).
     curve : a :class:`Curve` or a list of curves of one input shape (batched together).
     layers : module names from ``model.named_modules()``, ``"input"`` or ``"output"``; default:
         every Linear/Conv output (the pre-activations ``h^l``) in execution order. ``"input"`` is
@@ -496,13 +513,51 @@ def length(
         if method == "exact" or _is_pl(model, example):
             if curvature:
                 raise ValueError("curvature is not defined for piecewise-linear images")
-            return _exact(model, curves, names)
+            return _checked(model, curves, _exact(model, curves, names), dtype, device)
     if curvature and dtype != torch.float64:
         # a central difference of velocities needs float64; measure a float64 copy instead
         import copy
 
         model, dtype = copy.deepcopy(model).to(torch.float64), torch.float64
-    return _adaptive(model, curves, names, tol, n0, max_points, curvature, dtype, device, chunk)
+    _warn_train_mode(model)
+    res = _adaptive(model, curves, names, tol, n0, max_points, curvature, dtype, device, chunk)
+    return _checked(model, curves, res, dtype, device)
+
+
+def _warn_train_mode(model: nn.Module) -> None:
+    """Say so (``depthlab`` log, WARNING) when train mode makes the forward depend on more than
+    the curve: Dropout draws new noise on every pass and BatchNorm normalises by each chunk's
+    statistics, so the adaptive rule may never converge (it then runs to ``max_points``)."""
+    import logging
+
+    noisy = [
+        f"{n!r} ({type(m).__name__})"
+        for n, m in model.named_modules()
+        if m.training
+        and (
+            (isinstance(m, nn.modules.dropout._DropoutNd) and m.p > 0)
+            or isinstance(m, nn.modules.batchnorm._BatchNorm)
+        )
+    ]
+    if noisy:
+        more = f" and {len(noisy) - 3} more" if len(noisy) > 3 else ""
+        logging.getLogger("depthlab").warning(
+            "trajectory.length: %s%s run in train mode, so the image of the curve is not a "
+            "function of the curve alone (Dropout noise, BatchNorm batch statistics) and the "
+            "adaptive rule may not converge; call model.eval() first to measure the network "
+            "itself (the model's modes are left as they are)",
+            ", ".join(noisy[:3]),
+            more,
+        )
+
+
+def _checked(model, curves, res: TrajectoryResult, dtype, device) -> TrajectoryResult:
+    """``res``, unless a length or curvature is NaN/Inf: then name the layer that made it."""
+    t = (torch.arange(64, dtype=torch.float64) + 0.5) / 64
+    x = torch.cat([c.points(t) for c in curves]).to(device=device, dtype=dtype)
+    raise_if_nonfinite(model, x, res.lengths, "trajectory.length: a curve length")
+    raise_if_nonfinite(model, x, res.curvature, "trajectory.length: a curvature")
+    return res
 
 
 # --------------------------------------------------------------------------- many MLPs at once
@@ -559,7 +614,7 @@ def mlp_lengths(
         if a is None:
             return s.mean(-1), None
         vv, aa, va = (v * v).sum(-1), (a * a).sum(-1), (v * a).sum(-1)
-        kap = (vv * aa - va**2).clamp_min(0).sqrt() / vv.clamp_min(1e-300) ** 1.5
+        kap = _kappa(vv, aa, va)
         return s.mean(-1), (kap * s).sum(-1) / s.sum(-1).clamp_min(1e-300)
 
     lens, curv = [], []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -65,11 +66,15 @@ def run_experiment(
     device: str | torch.device = "auto",
     dtype: torch.dtype = torch.float32,
     progress: Progress = QUIET,
+    threads: int | None = None,
 ) -> Result:
     """Validate the config, run the experiment, and save everything atomically.
 
     The config is validated before anything is written, so a bad key leaves no run directory.
     On an exception the directory is marked ``failed`` with the traceback, and the error re-raised.
+    ``threads`` sets torch's intra-op threads for this process (None: ``$DEPTHLAB_THREADS`` if
+    set, which is how ``--threads`` reaches sweep workers, else leave torch's setting); the
+    threads used are in the result's ``meta["threads"]``.
     """
     from depthlab.experiments import get_experiment
 
@@ -79,6 +84,7 @@ def run_experiment(
     config = exp.Config.build(overrides, scale=scale)
     check_seed(seed)
     dev = resolve_device(device)
+    threads_source = apply_threads(threads)
     run_dir = begin_run(out_dir, exp.name, config.model_dump(mode="json"))
     ctx = RunContext(
         device=dev,
@@ -90,6 +96,7 @@ def run_experiment(
         scale=scale,
     )
     meta = environment_meta(dev, dtype) | {"seed": seed, "quick": quick, "scale": scale}
+    meta["threads_source"] = threads_source
     meta |= report_meta(exp)
     t0 = time.perf_counter()
     try:
@@ -107,6 +114,47 @@ def run_experiment(
     except BaseException as exc:
         save_failure(run_dir, exc, meta | {"wall_s": round(time.perf_counter() - t0, 3)})
         raise
+
+
+THREADS_ENV = "DEPTHLAB_THREADS"
+
+
+def default_threads(cpu_count: int | None = None) -> int | None:
+    """The CLI's default ``--threads``: 1 on a machine of at most 2 CPUs, else None (torch's own).
+
+    Measured on a loaded 2-core machine (README, "Threads"): small nets ran faster on one intra-op
+    thread than on two, which contend with each other and with every other process.
+    """
+    n = os.cpu_count() if cpu_count is None else cpu_count
+    return 1 if (n or 1) <= 2 else None
+
+
+def check_threads(threads: int | None) -> int | None:
+    """``threads`` if None or a positive int, else a ValueError naming ``--threads``."""
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"--threads must be a whole number >= 1, got {threads!r}")
+    return threads
+
+
+def apply_threads(threads: int | None = None) -> str:
+    """Set torch's intra-op threads to ``threads`` (or ``$DEPTHLAB_THREADS``); say where the
+    number came from: ``"threads"``, ``"env"`` or ``"torch"`` (left as it was)."""
+    source = "threads"
+    if threads is None:
+        env = os.environ.get(THREADS_ENV, "").strip()
+        if not env:
+            return "torch"
+        try:
+            threads = int(env)
+        except ValueError:
+            raise ValueError(f"{THREADS_ENV} must be a whole number >= 1, got {env!r}") from None
+        source = "env"
+    check_threads(threads)
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+    return source
 
 
 def report_meta(exp: Any) -> dict[str, Any]:

@@ -443,6 +443,21 @@ def predicted_length(
     return _scalar(2 * math.pi * np.sqrt(width * q_star * chi_1 ** (layer - 1)))
 
 
+def shallow_length_bound(width: int, arcs: int = 2, output_range: float = 2.0) -> float:
+    """Largest length of the image of a curve under one hidden layer of ``width`` bounded units.
+
+    Each unit's output ``phi(w . x(t) + b)`` has total variation at most ``output_range`` per
+    monotone arc of ``w . x(t)``; a great circle has ``arcs = 2`` (one rise, one fall) for every
+    ``w``. The Euclidean length is at most the sum of the coordinates' total variations, so it is
+    at most ``arcs * output_range * width`` (``4 * width`` for tanh on a circle) whatever the
+    weights: linear in the width. The bound is approached as the weights grow with the units'
+    transitions at distinct points of the curve (lecture slide 17).
+    """
+    if width < 1 or arcs < 1 or not output_range > 0:
+        raise ValueError(f"need width >= 1, arcs >= 1, output_range > 0; got {width}, {arcs}")
+    return float(arcs * output_range * width)
+
+
 def curvature_recursion(depth: int, chi_1: float, chi_2: float, kbar1: float) -> np.ndarray:
     """Rescaled curvature ``kbar_l = sqrt(N) kappa_l`` for ``l = 1..depth``.
 
@@ -540,4 +555,5 @@ __all__ = [
     "q_map",
     "q_slope",
     "qstar",
+    "shallow_length_bound",
 ]

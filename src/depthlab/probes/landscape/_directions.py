@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from depthlab.probes._display import FrameRepr
+from depthlab.probes._guard import guard_probe
 from depthlab.probes.landscape._shared import Direction, params_of
 
 __all__ = [
@@ -67,6 +68,7 @@ def normalize_direction(
     return (d64 * scale).to(d.dtype)
 
 
+@guard_probe(name="landscape.random_direction")
 def random_direction(
     model: nn.Module,
     norm: Norm = "filter",
@@ -102,6 +104,7 @@ def _state_of(obj: nn.Module | Mapping[str, torch.Tensor]) -> dict[str, torch.Te
     return {k: v.detach() for k, v in obj.items()}
 
 
+@guard_probe("model", "target", name="landscape.target_direction")
 def target_direction(
     model: nn.Module, target: nn.Module | Mapping[str, torch.Tensor], ignore: Ignore = "none"
 ) -> Direction:
@@ -153,6 +156,7 @@ class PCADirections(FrameRepr):
         return f"PCADirections(explained variance ratio [{ev}], {len(self.coords)} checkpoints)"
 
 
+@guard_probe("model", "checkpoints", name="landscape.pca_directions")
 def pca_directions(
     model: nn.Module,
     checkpoints: Sequence[nn.Module | Mapping[str, torch.Tensor]],

@@ -24,6 +24,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from depthlab.atomic import atomic_write_bytes
+from depthlab.probes.landscape._fold import compile_once, exact_fp32, plan_fold
 from depthlab.probes.landscape._shared import Direction, Grid, LossFn, params_of
 from depthlab.progress import Progress, log
 
@@ -41,8 +42,21 @@ class SurfaceOptions:
     data_on_device : move the whole dataset to the model's device once (else batch by batch).
     autocast_bf16 : run the forward pass under bf16 autocast; logits are cast to fp32 before the
         loss, and sums are accumulated in float64.
-    compile : wrap the per-batch evaluation in :func:`torch.compile` (falls back, and records
-        why, if compilation fails).
+    compile : wrap the per-batch evaluation in :func:`torch.compile`, once per surface, with the
+        weights as graph inputs (no recompile per grid point); a string is the compile ``mode``
+        (e.g. ``"max-autotune-no-cudagraphs"``). Falls back, and records why, if compilation
+        fails. Accuracy contract: compiling does not loosen the fp32 path (TF32 stays off, see
+        below), so compiled fp32 is within 1e-6 relative of the float64 reference; compiled bf16
+        is held to the bf16 bound (3e-3 relative of fp32), not to fp32's.
+    compile_backend : the :func:`torch.compile` backend (``"inductor"``; ``"aot_eager"`` or
+        ``"eager"`` check graph capture and recompiles without a C compiler).
+    fold_bn : fold each eval-mode BatchNorm into the Conv/Linear before it, recomputed from each
+        point's weights inside the (compiled) forward (:mod:`._fold`; exact up to rounding).
+        ``"auto"`` (default) folds where the model traces with :mod:`torch.fx` and
+        ``eval_mode`` without ``recompute_bn``; ``True`` insists (error if nothing folds);
+        ``False`` never folds. Train mode and ``recompute_bn`` always keep the unfolded model.
+    exact_fp32 : on CUDA, evaluate fp32 (no ``autocast_bf16``) with TF32 off in cuDNN and cuBLAS
+        (PyTorch lets cuDNN convolutions use TF32 by default: ~1e-5 relative errors). Default on.
     points_per_call : grid points evaluated together under ``vmap``; ``None`` = automatic (up to 64
         for MLP-scale models made of Linear layers on CUDA, 1 otherwise), bounded by
         ``memory_budget``.
@@ -63,19 +77,26 @@ class SurfaceOptions:
     batch_size: int | None = None
     data_on_device: bool = True
     autocast_bf16: bool = False
-    compile: bool = False
+    compile: bool | str = False
     points_per_call: int | None = None
     memory_budget: int | None = None
     recompute_bn: bool = False
     eval_mode: bool = True
     channels_last: bool = False
     checkpoint_every_s: float = 2.0
+    fold_bn: bool | str = "auto"
+    compile_backend: str = "inductor"
+    exact_fp32: bool = True
 
     def __post_init__(self) -> None:
         if self.batch_size is not None and self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.points_per_call is not None and self.points_per_call < 1:
             raise ValueError(f"points_per_call must be >= 1 or None, got {self.points_per_call}")
+        if self.fold_bn not in (True, False, "auto"):
+            raise ValueError(f"fold_bn must be True, False or 'auto', got {self.fold_bn!r}")
+        if self.fold_bn is True and (self.recompute_bn or not self.eval_mode):
+            raise ValueError("fold_bn=True needs eval_mode=True and recompute_bn=False")
 
 
 def _has_bn(model: nn.Module) -> bool:
@@ -118,6 +139,7 @@ def numeric_settings(opts: SurfaceOptions, dtype: torch.dtype) -> dict[str, Any]
         "recompute_bn": opts.recompute_bn,
         "eval_mode": opts.eval_mode,
         "dtype": str(dtype),
+        "fold_bn": opts.fold_bn,
     }
 
 
@@ -199,13 +221,25 @@ class _Evaluator:
             want = 1
         fit = max(1, int(budget // max(1, 2 * param_bytes + self.batch * act)))
         self.k = max(1, min(want, fit))
+        self.fold = None
+        self.folded: bool | str = False
+        if opts.fold_bn and opts.eval_mode and not self.recompute_bn:
+            plan = plan_fold(self.tmpl, self.base, self.x[:2].to(self.device))
+            if isinstance(plan, str):
+                if opts.fold_bn is True:
+                    raise ValueError(f"fold_bn=True but nothing folds: {plan}")
+                self.folded = f"not folded: {plan}"
+            else:
+                self.fold, self.folded = plan, True
+        self.exact = opts.exact_fp32 and self.device.type == "cuda" and not opts.autocast_bf16
         self.compiled: str | bool = False
         self._one, self._many = self._batch_fns()
         if opts.compile:
+            mode = opts.compile if isinstance(opts.compile, str) else None
             try:
-                self._one = torch.compile(self._one, dynamic=False)
-                self._many = torch.compile(self._many, dynamic=False)
-                self.compiled = True
+                self._one = compile_once(self._one, mode, opts.compile_backend)
+                self._many = compile_once(self._many, mode, opts.compile_backend)
+                self.compiled = True if mode is None else mode
             except Exception as exc:  # compile needs a toolchain; fall back, and say so
                 self.compiled = f"failed: {type(exc).__name__}"
                 log.warning("landscape: torch.compile failed (%s); running uncompiled", exc)
@@ -214,9 +248,14 @@ class _Evaluator:
         tmpl, loss_fn, cls = self.tmpl, self.loss_fn, self.classification
         autocast = self.opts.autocast_bf16
         dev = self.device.type
+        fold = self.fold
+        if fold is not None:
+            tmpl = fold.module
 
         def one(params, buffers, x, y):
             """One point: summed loss (float64) and correct count over the batch."""
+            if fold is not None:  # BN folded into the convs, from this point's weights
+                params, buffers = fold.fold(params, buffers)
             if autocast:
                 with torch.autocast(device_type=dev, dtype=torch.bfloat16):
                     out = functional_call(tmpl, (params, buffers), (x,))
@@ -243,7 +282,7 @@ class _Evaluator:
         try:
             return fn(p, buffers, xb, yb)
         except Exception as exc:
-            if self.compiled is not True:
+            if self.compiled is False or str(self.compiled).startswith("failed"):
                 raise
             # torch.compile compiles lazily, so a missing toolchain shows up here: fall back.
             self.compiled = f"failed: {type(exc).__name__}"
@@ -294,12 +333,13 @@ class _Evaluator:
             buffers = self.buffers
         loss = torch.zeros(k, dtype=torch.float64, device=self.device)
         correct = torch.zeros(k, dtype=torch.int64, device=self.device)
-        for i in range(0, self.n, self.batch):
-            xb = self.x[i : i + self.batch].to(self.device, non_blocking=True)
-            yb = self.y[i : i + self.batch].to(self.device, non_blocking=True)
-            lb, cb = self._batch(params, buffers, xb, yb, k)
-            loss += lb
-            correct += cb
+        with exact_fp32(self.exact):
+            for i in range(0, self.n, self.batch):
+                xb = self.x[i : i + self.batch].to(self.device, non_blocking=True)
+                yb = self.y[i : i + self.batch].to(self.device, non_blocking=True)
+                lb, cb = self._batch(params, buffers, xb, yb, k)
+                loss += lb
+                correct += cb
         acc = correct.double() / self.n if self.classification else torch.full_like(loss, math.nan)
         return (loss / self.n).cpu(), acc.cpu()
 
@@ -398,6 +438,8 @@ def evaluate_grid(
         "data_on_device": opts.data_on_device,
         "autocast_bf16": opts.autocast_bf16,
         "compile": ev.compiled,
+        "fold_bn": ev.folded,
+        "exact_fp32": ev.exact,
         "recompute_bn": ev.recompute_bn,
         "eval_mode": opts.eval_mode,
         "channels_last": ev.channels_last,

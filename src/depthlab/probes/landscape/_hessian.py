@@ -28,7 +28,9 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from depthlab.numerics import NonFiniteError
 from depthlab.probes._display import FrameRepr
+from depthlab.probes._guard import autodiff_safe, guard_probe, guarded, raise_if_nonfinite
 from depthlab.probes.landscape._shared import (
     Data,
     Direction,
@@ -76,7 +78,10 @@ class HVP:
         batch_size: int = 4096,
         eval_mode: bool = True,
     ) -> None:
-        self.tmpl = copy.deepcopy(model).train(not eval_mode)
+        # under the guard: a NaN/Inf weight is named, and the model's hooks stay out of the copy
+        with guarded(model, what="landscape.hessian.HVP"):
+            self.tmpl = copy.deepcopy(model).train(not eval_mode)
+        self.model = model  # only to name a layer if the loss goes non-finite
         for p in self.tmpl.parameters():
             p.requires_grad_(False)
         base = params if params is not None else params_of(model)
@@ -92,6 +97,17 @@ class HVP:
         self.dim = sum(t.numel() for t in self.theta.values())
         self.calls = 0
 
+    def check(self, value, what: str, params_given: bool) -> None:
+        """Raise :class:`NonFiniteError` naming the layer if ``value`` is NaN/Inf."""
+        if params_given:
+            if not math.isfinite(float(torch.as_tensor(value, dtype=torch.float64).sum())):
+                raise NonFiniteError(
+                    f"{what} is not finite at the given params (the model's own weights are "
+                    "finite): the loss overflows there; use a smaller step or float64"
+                )
+            return
+        raise_if_nonfinite(self.model, self.x, value, what, self.batch)
+
     def _split(self, v: torch.Tensor) -> list[torch.Tensor]:
         out, off = [], 0
         for n in self.names:
@@ -100,6 +116,7 @@ class HVP:
             off += t.numel()
         return out
 
+    @autodiff_safe
     def loss_and_grad(self) -> tuple[float, torch.Tensor]:
         """Mean loss and its flat float64 gradient at ``θ``."""
         n = len(self.x)
@@ -115,6 +132,7 @@ class HVP:
             total += float(loss.detach())
         return total, g_total
 
+    @autodiff_safe
     def __call__(self, v: torch.Tensor) -> torch.Tensor:
         self.calls += 1
         vs = self._split(v)
@@ -214,6 +232,7 @@ class HessianSpectrum(FrameRepr):
         )
 
 
+@guard_probe(name="landscape.hessian.eigenvalues", autodiff=True)
 def eigenvalues(
     model: nn.Module,
     loss_fn: LossFn,
@@ -235,7 +254,9 @@ def eigenvalues(
     """
     t0 = time.perf_counter()
     hvp = HVP(model, loss_fn, data, params, batch_size)
-    loss, _ = hvp.loss_and_grad()
+    loss, grad = hvp.loss_and_grad()
+    hvp.check(loss, "landscape.hessian.eigenvalues: the loss", params is not None)
+    hvp.check(grad, "landscape.hessian.eigenvalues: the gradient", params is not None)
     ritz = lanczos(hvp, hvp.dim, iters, seed, hvp.device)
     return HessianSpectrum(
         float(ritz[-1]),
@@ -265,6 +286,7 @@ class HessianTrace(FrameRepr):
         return f"HessianTrace({self.estimate:.4g} ± {self.stderr:.2g}, {self.samples} samples)"
 
 
+@guard_probe(name="landscape.hessian.trace", autodiff=True)
 def trace(
     model: nn.Module,
     loss_fn: LossFn,
@@ -283,6 +305,7 @@ def trace(
         v = (torch.randint(0, 2, (hvp.dim,), generator=g) * 2 - 1).to(hvp.device, torch.float64)
         vals.append(float(v @ hvp(v)))
     t = torch.tensor(vals, dtype=torch.float64)
+    hvp.check(t, "landscape.hessian.trace: a sample vᵀHv", params is not None)
     se = float(t.std() / math.sqrt(samples)) if samples > 1 else math.nan
     return HessianTrace(float(t.mean()), se, samples)
 
@@ -327,6 +350,7 @@ class CurvatureMap(FrameRepr):
         )
 
 
+@guard_probe(name="landscape.hessian.curvature_map", autodiff=True)
 def curvature_map(
     model: nn.Module,
     loss_fn: LossFn,

@@ -16,11 +16,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from depthlab.probes._guard import guard_probe
 from depthlab.probes.landscape._shared import Direction, Grid, LossFn
 
 __all__ = ["reference_surface"]
 
 
+@guard_probe(name="landscape.reference_surface")
 def reference_surface(
     model: nn.Module,
     loss_fn: LossFn,

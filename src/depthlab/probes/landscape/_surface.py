@@ -23,6 +23,7 @@ from torch import nn
 
 from depthlab.atomic import atomic_write_bytes
 from depthlab.probes._display import FrameRepr
+from depthlab.probes._guard import guard_probe
 from depthlab.probes.landscape._evaluator import SurfaceOptions, evaluate_grid
 from depthlab.probes.landscape._sharding import Backend, grid_rows, sharded
 from depthlab.probes.landscape._shared import (
@@ -134,6 +135,7 @@ class Surface(FrameRepr):
         )
 
 
+@guard_probe(name="landscape.surface")
 def surface(
     model: nn.Module,
     loss_fn: LossFn,

@@ -9,10 +9,12 @@ import torch
 from torch import nn
 
 from depthlab import pl
+from depthlab.probes._guard import guard_probe
 from depthlab.probes.regions._maxpool import _pool_windows
 from depthlab.probes.regions._results import BoundaryDistance
 
 
+@guard_probe(name="regions.distance_to_boundary")
 def distance_to_boundary(
     model: nn.Module, x: torch.Tensor, *, chunk_elements: int = 2**22
 ) -> BoundaryDistance:

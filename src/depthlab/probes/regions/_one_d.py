@@ -9,10 +9,12 @@ import torch
 from torch import nn
 
 from depthlab import pl
+from depthlab.probes._guard import guard_probe
 from depthlab.probes.regions import _one_d_fast
 from depthlab.probes.regions._results import Regions1D, Regions1DBatch
 
 
+@guard_probe(name="regions.count_1d")
 def count_1d(
     model: nn.Module,
     start: torch.Tensor,

@@ -53,6 +53,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from depthlab import pl
+from depthlab.probes import _regions_kernel as _kernel
 
 #: largest collapsed affine block (n_in * n_out entries) the fast path will form
 MAX_BLOCK_ELEMENTS: int = 2**24
@@ -296,13 +297,19 @@ def trace_segments_fast(
     eps: float = pl.EPS,
     max_points: int = 20_000_000,
     chunk_segments: int | None = None,
+    kernel: str = "auto",
 ) -> tuple[pl.PLTrace, torch.Tensor] | None:
     """Trace segments ``starts[s] -> ends[s]`` ((S, *input_shape)) through a qualifying
     ``nn.Sequential``; None if the model does not qualify (use :func:`depthlab.pl.trace_segments`).
 
     ``eps`` and ``max_points`` (per chunk) are as in :func:`depthlab.pl.trace_segments`;
     ``chunk_segments`` (default: sized to the widest layer and the device) bounds memory.
-    Runs on the model's device.
+    Runs on the model's device. ``kernel``: ``"torch"`` (this module, the reference),
+    ``"numba"`` (the fused CPU kernel of :mod:`depthlab.probes._regions_kernel`, same decisions;
+    an error if numba is missing or the model does not suit it) or ``"auto"`` (numba when it
+    is installed, the device is a CPU, there are at least
+    :data:`~depthlab.probes._regions_kernel.AUTO_MIN_SEGMENTS` segments (so that its one-time
+    compilation pays) and the model suits it; else torch).
 
     Returns the :class:`depthlab.pl.PLTrace` (``outputs["output"]`` float64) and the (S,)
     segment lengths ``||ends[s] - starts[s]||`` (computed in ``dtype``).
@@ -312,6 +319,8 @@ def trace_segments_fast(
             f"starts and ends must both be (S, *input_shape); got {tuple(starts.shape)} and "
             f"{tuple(ends.shape)}"
         )
+    if kernel not in ("auto", "torch", "numba"):
+        raise ValueError(f"kernel must be 'auto', 'torch' or 'numba', got {kernel!r}")
     if dtype not in (torch.float64, torch.float32):
         raise ValueError(f"dtype must be torch.float64 or torch.float32, got {dtype}")
     prep = pl.prepare(model, starts[0])
@@ -330,6 +339,7 @@ def trace_segments_fast(
             for bl in blocks
         ]
     n_seg = starts.shape[0]
+    use_kernel = kernel == "numba" or (kernel == "auto" and _kernel.worth_it(n_seg, prep.device))
     widest = max([bl.weight.shape[0] for bl in blocks if bl.weight is not None] + [1])
     if chunk_segments is None:
         # ~100 points per segment at the widest layer in about 8 MB on a CPU (fits in cache;
@@ -337,13 +347,18 @@ def trace_segments_fast(
         size = torch.empty((), dtype=dtype).element_size()
         budget = 2**23 if prep.device.type == "cpu" else 2**28
         chunk_segments = max(1, budget // (100 * widest * size))
+        if use_kernel:
+            chunk_segments = 4096  # the kernel keeps one segment at a time; few BLAS calls
     segs, ts, outs, lens = [], [], [], []
     for lo in range(0, n_seg, chunk_segments):
         a = starts[lo : lo + chunk_segments].detach().to(device=prep.device, dtype=dtype)
         b = ends[lo : lo + chunk_segments].detach().to(device=prep.device, dtype=dtype)
         a, b = a.flatten(1), b.flatten(1)
         lens.append((b - a).norm(dim=1))
-        seg, t, out = trace_chunk(blocks, a, b, eps, max_points)
+        fused = _kernel.trace_blocks(blocks, a, b, eps, _DEDUP, max_points) if use_kernel else None
+        if fused is None and kernel == "numba":
+            raise RuntimeError("kernel='numba' needs numba (pip install depthlab[fast]) and a CPU")
+        seg, t, out = fused if fused is not None else trace_chunk(blocks, a, b, eps, max_points)
         segs.append(seg + lo)
         ts.append(t)
         outs.append(out)

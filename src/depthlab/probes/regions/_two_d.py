@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from depthlab import pl
+from depthlab.probes._guard import guard_probe
 from depthlab.probes.regions._maxpool import _pool_site, _pool_windows
 from depthlab.probes.regions._mesh import _cut, _pack, _Rows, _shoelace, _unpack
 from depthlab.probes.regions._results import Plane, RegionLimitError, Regions2D
@@ -58,6 +59,7 @@ def _site_inputs(
     return torch.cat(out), shape
 
 
+@guard_probe(name="regions.count_2d")
 def count_2d(
     model: nn.Module,
     points: torch.Tensor | None = None,

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from depthlab.init import SCHEMES, initialize
+from depthlab.probes._guard import guarded, raise_if_nonfinite
 from depthlab.probes.signal._result import SignalMoments
 from depthlab.walk import weight_layers
 
@@ -48,7 +49,9 @@ def module_moments(
     (reverse-mode autograd, one backward pass per output) is that of the output with respect to the first example ``x[0]``.
 
     The factory's model is deep-copied once before anything is drawn, so even a factory that
-    returns the user's own model leaves it untouched.
+    returns the user's own model leaves it untouched; the copy is made under the probe guard
+    (:mod:`depthlab.probes._guard`), so the model's own hooks never fire and a NaN/Inf parameter
+    or buffer raises :class:`~depthlab.numerics.NonFiniteError` naming its layer.
 
     Parameters
     ----------
@@ -70,7 +73,9 @@ def module_moments(
         raise ValueError(f"unknown init scheme {scheme!r}; allowed: {', '.join(SCHEMES)}")
     if n_inits < 2:
         raise ValueError(f"n_inits must be at least 2, got {n_inits}")
-    model = copy.deepcopy(model0)
+    # the guard names a NaN/Inf weight of the given model, and keeps its hooks out of the copy
+    with guarded(model0, what="signal.moments"):
+        model = copy.deepcopy(model0)
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -109,12 +114,14 @@ def module_moments(
     finally:
         for h in handles:
             h.remove()
+    m = torch.stack(rows)
+    raise_if_nonfinite(model, x, m, "signal.moments: a signal moment M_j")
     widths = tuple(int(t[0].numel()) for t in pts)
     names = (*[f"in:{li.name}" for li in layers], "output")
     return SignalMoments(
         widths=widths,
         layer_names=names,
-        m=torch.stack(rows),
+        m=m,
         jac2=torch.stack(j2s).unsqueeze(1) if jacobian else None,
         jac4=torch.stack(j4s).unsqueeze(1) if jacobian else None,
         scheme=scheme,

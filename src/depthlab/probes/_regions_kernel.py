@@ -1,0 +1,465 @@
+"""Fused numba kernel for exact 1-D regions of an ``nn.Sequential`` MLP (optional dependency).
+
+This is a drop-in engine for :func:`depthlab.probes.regions._one_d_fast.trace_segments_fast`
+(``kernel="numba"``; ``kernel="auto"``, the default behind :func:`depthlab.regions.count_1d` on a
+batch, takes it when numba is installed, on a CPU, for at least :data:`AUTO_MIN_SEGMENTS`
+segments). The pure-torch engine in
+that module stays the reference: both implement the same decisions (the ``eps`` tolerance of a
+crossing, the ``1e-14`` merge of points in one segment, :mod:`depthlab.pl`'s rules), in float64.
+
+Algorithm (one segment at a time, all layers fused, no Python per segment)
+------------------------------------------------------------------------
+The blocks of :func:`~depthlab.probes.regions._one_d_fast.plan` are
+``z_{k+1} = W_{k+1} phi_k(z_k) + c_{k+1}``. The first block is one matrix product of the two
+endpoints of every segment of a chunk (a BLAS call outside the kernel). After it the kernel
+carries, per segment, the sorted points ``t_0 = 0 < ... < t_{P-1} = 1``, the pre-activations
+``z_k`` at the points and, per interval between consecutive points, the slope ``dz_k/dt``
+(``z_k`` is affine on each interval).
+
+At nonlinearity ``k``:
+
+1. crossings: unit ``j`` crosses kink ``c`` between points ``i, i+1`` iff ``z_ij - c`` and
+   ``z_{i+1,j} - c`` have opposite sign bits and both exceed ``eps * max(max|z_k|, |c|)`` in
+   absolute value (the segment's own largest ``|z_k|`` over its points); it sits at
+   ``t* = t_i + (t_{i+1} - t_i) (z_ij - c) / (z_ij - z_{i+1,j})``. Crossings of one interval are
+   sorted by ``t``; one within ``1e-14`` of an end of its interval or of the previous crossing
+   of the interval is dropped (the merge rule of :mod:`depthlab.pl`). The pre-activations at a
+   new point are the linear interpolation of its interval's ends.
+2. the next block, without a matrix product per point: on each new interval ``phi_k`` is affine
+   per unit, with slope ``sigma`` read at the interval's midpoint, so
+   ``dz_{k+1}/dt = W_{k+1} (sigma * dz_k/dt)``. Within one interval of the previous stage
+   ``dz_k/dt`` is constant and consecutive sub-intervals differ only in the units that crossed,
+   so the slope is updated by one column of ``W_{k+1}`` per crossing (a rank-one update,
+   ``O(n)``); a full matrix-vector product (skipping zero entries, the inactive ReLU units) is
+   needed only at the first sub-interval of each previous interval. The values are then
+   ``z_{k+1}(t_{m+1}) = z_{k+1}(t_m) + (t_{m+1} - t_m) dz_{k+1}/dt``, from
+   ``z_{k+1}(0) = W_{k+1} phi_k(z_k(0)) + c_{k+1}``.
+
+Cost per segment: the first layer's ``2 n_0 n_1`` products, then per stage ``k`` about
+``(#points of stage k-1) * n_k * n_{k+1} / 2`` for the slope products and ``O(n)`` per new
+point; the torch engine does ``#points * n_k * n_{k+1}`` per stage. Rounding: values are
+accumulated along the segment (a few units in the last place per point), the same order as the
+matrix products of the torch engine; decisions can differ from it only for a unit within that
+rounding of the ``eps`` band or two crossings within it of the ``1e-14`` merge distance.
+
+The kernel takes float64 (the reference arithmetic) or float32 arrays (numba compiles one
+version per dtype). Without numba, :func:`available` is False and the torch engine is used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+try:  # optional dependency: pip install depthlab[fast]
+    import numba
+except ImportError:  # pragma: no cover - exercised by monkeypatching in the tests
+    numba = None
+
+__all__ = ["AUTO_MIN_SEGMENTS", "act_tables", "available", "trace_blocks", "worth_it"]
+
+
+#: fewest segments for which ``kernel="auto"`` takes the kernel (its first call in a fresh
+#: environment compiles it, seconds; numba caches the result on disk)
+AUTO_MIN_SEGMENTS: int = 256
+
+
+def available() -> bool:
+    """Whether numba is installed (the kernel can run)."""
+    return numba is not None
+
+
+def worth_it(n_segments: int, device: torch.device) -> bool:
+    """Whether ``kernel="auto"`` takes the kernel: numba installed, a CPU, and at least
+    :data:`AUTO_MIN_SEGMENTS` segments."""
+    return available() and device.type == "cpu" and n_segments >= AUTO_MIN_SEGMENTS
+
+
+def act_tables(act: nn.Module, kinks: tuple[float, ...], n: int) -> tuple[np.ndarray, ...] | None:
+    """Per-unit ``phi(z) = sigma[r, j] * z + beta[r, j]`` on the regions ``r`` between the sorted
+    ``kinks`` of the elementwise ``act`` on ``n`` units, read off ``act`` itself (float64), or
+    None if ``act`` is not affine between its kinks (checked at a third point per region)."""
+    c = sorted(float(x) for x in kinks)
+    if not c:
+        return None
+    m = len(c)
+    probes = []  # three points inside each region
+    for r in range(m + 1):
+        if r == 0:
+            lo = c[0] - 1.0
+            probes += [lo, lo - 1.0, lo - 3.0]
+        elif r == m:
+            hi = c[-1] + 1.0
+            probes += [hi, hi + 1.0, hi + 3.0]
+        else:
+            w = c[r] - c[r - 1]
+            probes += [c[r - 1] + 0.25 * w, c[r - 1] + 0.5 * w, c[r - 1] + 0.75 * w]
+    z = torch.tensor(probes, dtype=torch.float64)[:, None].expand(-1, n).contiguous()
+    with torch.no_grad():
+        h = act(z.clone()).to(torch.float64)
+    z3, h3 = z.reshape(m + 1, 3, n), h.reshape(m + 1, 3, n)
+    sigma = (h3[:, 1] - h3[:, 0]) / (z3[:, 1] - z3[:, 0])
+    beta = h3[:, 0] - sigma * z3[:, 0]
+    pred = sigma * z3[:, 2] + beta
+    if not bool(torch.allclose(pred, h3[:, 2], rtol=1e-12, atol=1e-12)):
+        return None
+    return (
+        np.asarray(c, dtype=np.float64),
+        sigma.numpy().copy(),
+        beta.numpy().copy(),
+    )
+
+
+def _make_kernel():  # compiled lazily, once per process (and cached on disk by numba)
+    # Arrays are never rebound inside a hot loop: numba counts references of a rebound array
+    # variable at every loop iteration (atomic operations), so each stage's work is a function
+    # of fixed arrays and the buffers grow between stages only.
+    njit = numba.njit(cache=True, nogil=True)
+
+    @njit
+    def grow2(a, rows):
+        if a.shape[0] >= rows:
+            return a
+        b = np.empty((max(rows, 2 * a.shape[0]), a.shape[1]), a.dtype)
+        b[: a.shape[0]] = a
+        return b
+
+    @njit
+    def grow1(a, n):
+        if a.shape[0] >= n:
+            return a
+        b = np.empty(max(n, 2 * a.shape[0]), a.dtype)
+        b[: a.shape[0]] = a
+        return b
+
+    @numba.njit(cache=True, nogil=True, fastmath=True)  # a max is exact in any order
+    def abs_max(z, p, n):
+        smax = 0.0
+        for i in range(p):
+            for j in range(n):
+                smax = max(smax, abs(z[i, j]))
+        return smax
+
+    @njit
+    def crossings(z, tt, p, n, kinks, k0, m, eps, c_i, c_t, c_f):
+        """Crossings of the kinks ``kinks[k0:k0+m]`` between consecutive points, sorted by
+        interval then ``t`` (stable); returns their number."""
+        smax = abs_max(z, p, n)
+        nc = 0
+        for i in range(p - 1):
+            first = nc
+            for q in range(m):
+                c = kinks[k0 + q]
+                hits = 0  # a vectorised count first: most intervals have no crossing of a unit
+                for j in range(n):
+                    hits += (z[i, j] - c < 0.0) != (z[i + 1, j] - c < 0.0)
+                if hits == 0:
+                    continue
+                scale = eps * max(smax, abs(c), 1e-300)
+                for j in range(n):
+                    da = z[i, j] - c
+                    db = z[i + 1, j] - c
+                    # opposite sign bits, both beyond the band (so both nonzero)
+                    if (da < 0.0) != (db < 0.0) and abs(da) > scale and abs(db) > scale:
+                        fr = np.float64(da / (da - db))
+                        c_i[nc] = i
+                        c_f[nc] = fr
+                        c_t[nc] = tt[i] + fr * (tt[i + 1] - tt[i])
+                        nc += 1
+            for u in range(first + 1, nc):  # insertion sort of this interval's crossings
+                tu, fu = c_t[u], c_f[u]
+                v = u - 1
+                while v >= first and c_t[v] > tu:
+                    c_t[v + 1] = c_t[v]
+                    c_f[v + 1] = c_f[v]
+                    v -= 1
+                c_t[v + 1] = tu
+                c_f[v + 1] = fu
+        return nc
+
+    @njit
+    def merge(z, tt, p, n, nc, c_i, c_t, c_f, dedup, z2, t2, grp):
+        """Old and new points in order, merged as in :mod:`depthlab.pl`; values of new points
+        by linear interpolation (torch.lerp's formula); ``grp``: the old interval of each new
+        interval. Returns the number of points."""
+        q2 = 0
+        u = 0
+        for i in range(p - 1):
+            t2[q2] = tt[i]
+            for j in range(n):
+                z2[q2, j] = z[i, j]
+            grp[q2] = i
+            q2 += 1
+            tl, tr = tt[i], tt[i + 1]
+            prev = -1.0
+            has_prev = False
+            while u < nc and c_i[u] == i:
+                tn = c_t[u]
+                drop = (tn - tl <= dedup) or (tr - tn <= dedup)
+                if has_prev and tn - prev <= dedup:
+                    drop = True
+                prev = tn
+                has_prev = True
+                if not drop:
+                    w = c_f[u]
+                    t2[q2] = tn
+                    if w < 0.5:
+                        for j in range(n):
+                            z2[q2, j] = z[i, j] + w * (z[i + 1, j] - z[i, j])
+                    else:
+                        for j in range(n):
+                            z2[q2, j] = z[i + 1, j] - (z[i + 1, j] - z[i, j]) * (1.0 - w)
+                    grp[q2] = i
+                    q2 += 1
+                u += 1
+        t2[q2] = tt[p - 1]
+        for j in range(n):
+            z2[q2, j] = z[p - 1, j]
+        return q2 + 1
+
+    @njit
+    def advance(z2, t2, q2, p, grp, n, n2, sl, kinks, k0, m, sig, bet, s0, wt, w0, bias, b0,
+                z, sl2, sgm):  # fmt: skip
+        """The next block's values ``z`` at the points and slopes ``sl2`` per interval."""
+        wk = wt[w0 : w0 + n * n2].reshape((n, n2))
+        for j in range(n):  # the value at t = 0: one product (inactive units skipped)
+            r = 0
+            for q in range(m):
+                if z2[0, j] > kinks[k0 + q]:
+                    r += 1
+            x = sig[s0 + r * n + j] * z2[0, j] + bet[s0 + r * n + j]
+            if j == 0:
+                for o in range(n2):
+                    z[0, o] = bias[b0 + o]
+            if x != 0.0:
+                for o in range(n2):
+                    z[0, o] += x * wk[j, o]
+        # slopes of phi per interval (read at the midpoint); at the first sub-interval of each
+        # old interval the slope is new: those products are one matrix product (BLAS)
+        xs = np.empty((p - 1, n), z2.dtype)
+        lo, hi = sig[s0 : s0 + n], sig[s0 + n : s0 + 2 * n]
+        for mm in range(q2 - 1):
+            g = grp[mm]
+            if m == 1:  # one kink (ReLU, LeakyReLU, abs): a select, vectorised
+                c = kinks[k0]
+                for j in range(n):
+                    sgm[mm, j] = hi[j] if z2[mm, j] + z2[mm + 1, j] > 2.0 * c else lo[j]
+            else:
+                for j in range(n):
+                    zm = 0.5 * (z2[mm, j] + z2[mm + 1, j])
+                    r = 0
+                    for q in range(m):
+                        if zm > kinks[k0 + q]:
+                            r += 1
+                    sgm[mm, j] = sig[s0 + r * n + j]
+            if mm == 0 or grp[mm - 1] != g:
+                for j in range(n):
+                    xs[g, j] = sgm[mm, j] * sl[g, j]
+        ys = np.dot(xs, wk)
+        for mm in range(q2 - 1):
+            g = grp[mm]
+            if mm == 0 or grp[mm - 1] != g:
+                for o in range(n2):
+                    sl2[mm, o] = ys[g, o]
+            else:  # same slope before phi, some units changed piece: one row of wk per unit
+                for o in range(n2):
+                    sl2[mm, o] = sl2[mm - 1, o]
+                for j in range(n):
+                    if sgm[mm, j] != sgm[mm - 1, j]:
+                        x = (sgm[mm, j] - sgm[mm - 1, j]) * sl[g, j]
+                        if x != 0.0:
+                            for o in range(n2):
+                                sl2[mm, o] += x * wk[j, o]
+            d = t2[mm + 1] - t2[mm]
+            for o in range(n2):
+                z[mm + 1, o] = z[mm, o] + d * sl2[mm, o]
+
+    @njit
+    def trace(za, zb, dims, wt, w_off, bias, b_off, kinks, k_off, sig, bet, s_off, eps, dedup,
+              s_begin, out_t, out_z, counts):  # fmt: skip
+        """Segments ``s_begin, s_begin + 1, ...`` of the chunk; returns the number of points
+        written and the index of the first segment not done (the output buffers were full)."""
+        dt = za.dtype
+        n_stage = dims.shape[0] - 1
+        nmax = 1
+        for k in range(dims.shape[0]):
+            nmax = max(nmax, dims[k])
+        cap = 256
+        tt = np.empty(cap, np.float64)
+        t2 = np.empty(cap, np.float64)
+        z = np.empty((cap, nmax), dt)
+        z2 = np.empty((cap, nmax), dt)
+        sl = np.empty((cap, nmax), dt)
+        sl2 = np.empty((cap, nmax), dt)
+        grp = np.empty(cap, np.int64)
+        c_i = np.empty(cap * nmax, np.int64)
+        c_t = np.empty(cap * nmax, np.float64)
+        c_f = np.empty(cap * nmax, np.float64)
+        sgm = np.empty((cap, nmax), dt)
+        n_out = dims[n_stage]
+        written = 0
+        for s in range(s_begin, za.shape[0]):
+            n = dims[0]
+            p = 2
+            tt[0] = 0.0
+            tt[1] = 1.0
+            for j in range(n):
+                z[0, j] = za[s, j]
+                z[1, j] = zb[s, j]
+                sl[0, j] = zb[s, j] - za[s, j]
+            for k in range(n_stage):
+                n2 = dims[k + 1]
+                k0, m = k_off[k], k_off[k + 1] - k_off[k]
+                bound = (p - 1) * n * m
+                if bound > c_i.shape[0]:
+                    c_i = grow1(c_i, bound)
+                    c_t = grow1(c_t, bound)
+                    c_f = grow1(c_f, bound)
+                nc = crossings(z, tt, p, n, kinks, k0, m, eps, c_i, c_t, c_f)
+                need = p + nc
+                if need > tt.shape[0]:
+                    tt = grow1(tt, need)
+                    t2 = grow1(t2, need)
+                    grp = grow1(grp, need)
+                    z = grow2(z, need)
+                    z2 = grow2(z2, need)
+                    sl = grow2(sl, need)
+                    sl2 = grow2(sl2, need)
+                    sgm = grow2(sgm, need)
+                q2 = merge(z, tt, p, n, nc, c_i, c_t, c_f, dedup, z2, t2, grp)
+                advance(z2, t2, q2, p, grp, n, n2, sl, kinks, k0, m, sig, bet, s_off[k], wt,
+                        w_off[k], bias, b_off[k], z, sl2, sgm)  # fmt: skip
+                tt, t2 = t2, tt
+                sl, sl2 = sl2, sl
+                p = q2
+                n = n2
+            if written + p > out_t.shape[0]:
+                return written, s
+            for i in range(p):
+                out_t[written + i] = tt[i]
+                for o in range(n_out):
+                    out_z[written + i, o] = z[i, o]
+            counts[s] = p - 1
+            written += p
+        return written, za.shape[0]
+
+    return trace
+
+
+_KERNEL = None
+
+
+def _kernel():
+    global _KERNEL
+    if _KERNEL is None:
+        _KERNEL = _make_kernel()
+    return _KERNEL
+
+
+class Packed:
+    """The blocks after the first, packed into flat arrays for the kernel."""
+
+    def __init__(self, blocks, n0: int, dtype: np.dtype):
+        dims, wts, biases, kinks, sigs, bets = [n0], [], [], [], [], []
+        self.ok = True
+        for bl in blocks:
+            n = dims[-1]
+            tables = act_tables(bl.act, bl.kinks, n) if bl.act is not None else None
+            if tables is None:
+                self.ok = False
+                return
+            c, sigma, beta = tables
+            if bl.weight is None:
+                w = np.eye(n)
+                b = np.zeros(n)
+            else:
+                w = bl.weight.detach().cpu().double().numpy()
+                b = bl.bias.detach().cpu().double().numpy()
+            wts.append(np.ascontiguousarray(w.T).ravel())
+            biases.append(b)
+            kinks.append(c)
+            sigs.append(sigma.ravel())
+            bets.append(beta.ravel())
+            dims.append(w.shape[0])
+
+        def off(parts):
+            return np.cumsum([0] + [len(x) for x in parts]).astype(np.int64)
+
+        def cat(parts):
+            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype)
+
+        self.dims = np.asarray(dims, dtype=np.int64)
+        self.wt, self.w_off = cat(wts), off(wts)
+        self.bias, self.b_off = cat(biases), off(biases)
+        self.kinks, self.k_off = cat(kinks), off(kinks)
+        self.sig, self.bet, self.s_off = cat(sigs), cat(bets), off(sigs)
+
+
+_PACKED: tuple | None = None  # (blocks, dtype, Packed) of the last call
+
+
+def trace_blocks(
+    blocks, a: torch.Tensor, b: torch.Tensor, eps: float, dedup: float, max_points: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """The kernel's form of ``_one_d_fast.trace_chunk``: breakpoints of segments ``a[s] -> b[s]``
+    ((S, n_in), float64 or float32, CPU) through ``blocks``. Returns ``seg`` (P,) int64, ``t``
+    (P,) float64 and the outputs (P, n_out) in the dtype of ``a``, or None if the blocks do not
+    suit the kernel (numba missing, or a nonlinearity it cannot tabulate)."""
+    if numba is None or a.device.type != "cpu":
+        return None
+    dtype = np.float64 if a.dtype == torch.float64 else np.float32
+    first, rest = blocks[0], blocks[1:]
+    an, bn = a.numpy(), b.numpy()
+    if first.weight is not None:
+        w = first.weight.detach().cpu().numpy().astype(dtype).T
+        c = first.bias.detach().cpu().numpy().astype(dtype)
+        za = an @ w + c
+        zb = bn @ w + c
+    else:
+        za, zb = an, bn
+    n_seg = za.shape[0]
+    if not rest:  # affine model: one piece per segment
+        t = torch.tensor([0.0, 1.0], dtype=torch.float64).repeat(n_seg)
+        out = torch.from_numpy(np.stack([za, zb], 1).reshape(2 * n_seg, -1))
+        return torch.arange(n_seg).repeat_interleave(2), t, out
+    global _PACKED
+    if _PACKED is not None and _PACKED[0] is blocks and _PACKED[1] == dtype:
+        packed = _PACKED[2]  # the next chunk of the same call: blocks unchanged
+    else:
+        packed = Packed(rest, za.shape[1], dtype)
+        _PACKED = (blocks, dtype, packed)
+    if not packed.ok:
+        return None
+    kernel = _kernel()
+    za, zb = np.ascontiguousarray(za, dtype=dtype), np.ascontiguousarray(zb, dtype=dtype)
+    n_out = int(packed.dims[-1])
+    cap = min(max(64 * n_seg, 1024), max_points)
+    counts = np.zeros(n_seg, dtype=np.int64)
+    ts, zs = [], []
+    s = 0
+    total = 0
+    while s < n_seg:
+        out_t = np.empty(cap, dtype=np.float64)
+        out_z = np.empty((cap, n_out), dtype=dtype)
+        written, s_next = kernel(
+            za, zb, packed.dims, packed.wt, packed.w_off, packed.bias, packed.b_off,
+            packed.kinks, packed.k_off, packed.sig, packed.bet, packed.s_off,
+            float(eps), float(dedup), s, out_t, out_z, counts,
+        )  # fmt: skip
+        total += written
+        if s_next == s or total > max_points:
+            if cap >= max_points or total > max_points:
+                raise RuntimeError(
+                    f"tracing needs more than max_points={max_points} points; raise max_points "
+                    f"or trace fewer/shorter segments"
+                )
+            cap = min(2 * cap, max_points)
+            continue
+        ts.append(out_t[:written])
+        zs.append(out_z[:written])
+        s = s_next
+    seg = torch.from_numpy(np.repeat(np.arange(n_seg), counts + 1))
+    t = torch.from_numpy(np.concatenate(ts))
+    out = torch.from_numpy(np.concatenate(zs))
+    return seg, t, out

@@ -1,0 +1,201 @@
+"""The fused numba 1-D kernel (depthlab.probes._regions_kernel) against the float64 torch engine
+(depthlab.probes.regions._one_d_fast, kernel="torch"), regioncam, and its no-numba fallback."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from depthlab import regions
+from depthlab.init import initialize
+from depthlab.nets import mlp
+from depthlab.nets.activations import Abs
+from depthlab.probes import _regions_kernel
+from depthlab.probes.regions import _one_d_fast
+
+needs_numba = pytest.mark.skipif(not _regions_kernel.available(), reason="numba not installed")
+
+
+def _net(widths, seed, activation="relu"):
+    g = torch.Generator().manual_seed(seed)
+    return initialize(mlp(widths, activation=activation), "he_normal", g, sigma_b2=0.01)
+
+
+def _both(net, a, b, **kw):
+    fused, len_f = _one_d_fast.trace_segments_fast(net, a, b, kernel="numba", **kw)
+    ref, len_r = _one_d_fast.trace_segments_fast(net, a, b, kernel="torch", **kw)
+    assert torch.equal(len_f, len_r)
+    return fused, ref
+
+
+def _assert_same(fused, ref, tol=1e-9):
+    assert torch.equal(fused.n_pieces, ref.n_pieces)
+    assert torch.equal(fused.segment, ref.segment)
+    assert float((fused.t - ref.t).abs().max()) <= tol
+    out_f, out_r = fused.outputs["output"], ref.outputs["output"]
+    assert out_f.shape == out_r.shape
+    assert float((out_f - out_r).abs().max()) <= tol * max(float(out_r.abs().max()), 1.0)
+
+
+CASES = [
+    ([2, 3, 1], "relu", 0),
+    ([2, 16, 16, 1], "leaky_relu", 1),
+    ([2, 8, 8, 8, 2], "hardtanh", 2),
+    ([2, 12, 12, 12, 12, 1], "abs", 3),
+    ([784, 64, 64, 64, 1], "relu", 6),
+    ([784, 20, 20, 20, 20, 3], "leaky_relu", 7),
+]
+
+
+@needs_numba
+@pytest.mark.parametrize(("widths", "act", "seed"), CASES)
+def test_kernel_equals_torch_engine(widths, act, seed):
+    net = _net(widths, seed, act)
+    g = torch.Generator().manual_seed(100 + seed)
+    a = torch.randn(40, widths[0], generator=g)
+    b = torch.randn(40, widths[0], generator=g)
+    fused, ref = _both(net, a, b)
+    _assert_same(fused, ref)
+    assert int(fused.n_pieces.sum()) > 2 * 40  # the segments do cross kinks
+
+
+@needs_numba
+def test_kernel_float32_close_to_float64():
+    net = _net([784, 32, 32, 1], 4)
+    g = torch.Generator().manual_seed(5)
+    a, b = torch.randn(30, 784, generator=g), torch.randn(30, 784, generator=g)
+    f32, _ = _one_d_fast.trace_segments_fast(net, a, b, kernel="numba", dtype=torch.float32)
+    ref, _ = _one_d_fast.trace_segments_fast(net, a, b, kernel="torch")
+    assert torch.equal(f32.n_pieces, ref.n_pieces)
+    assert float((f32.t - ref.t).abs().max()) <= 1e-4
+
+
+@needs_numba
+def test_kernel_degenerate_segments():
+    """Kinks at segment ends, two units with the same kink (a duplicate crossing), a kink on
+    an existing point of the previous layer, zero-length segments."""
+    net = nn.Sequential(nn.Linear(1, 3), nn.ReLU(), nn.Linear(3, 2), nn.ReLU(), nn.Linear(2, 1))
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0], [2.0], [1.0]]))
+        net[0].bias.copy_(torch.tensor([0.0, 0.0, -0.5]))
+        # unit 0 of layer 2 has its kink exactly where layer 1's unit 2 has its own (x = 0.5)
+        net[2].weight.copy_(torch.tensor([[0.0, 0.0, 1.0], [1.0, -1.0, 3.0]]))
+        net[2].bias.copy_(torch.tensor([0.0, -0.25]))
+        net[4].weight.copy_(torch.tensor([[1.0, -2.0]]))
+        net[4].bias.zero_()
+    a = torch.tensor([[-1.0], [0.3], [0.0], [-1.0], [-0.5], [0.5]])
+    b = torch.tensor([[1.0], [0.3], [1.0], [0.5], [0.5], [2.0]])
+    fused, ref = _both(net, a, b)
+    _assert_same(fused, ref, tol=1e-12)
+    # zero length: one piece; a segment starting or ending exactly on a kink does not cut there
+    assert fused.n_pieces[1] == 1
+    assert fused.breakpoints(0).tolist() == pytest.approx(ref.breakpoints(0).tolist(), abs=1e-12)
+    assert 0.75 in [round(x, 12) for x in fused.breakpoints(0).tolist()]  # x = 0.5 on [-1, 1]
+
+
+@needs_numba
+def test_kernel_back_to_back_and_trailing_nonlinearities():
+    net = nn.Sequential(
+        nn.Linear(6, 10), nn.ReLU6(), nn.LeakyReLU(0.2), Abs(), nn.Linear(10, 4), nn.Hardtanh()
+    )
+    g = torch.Generator().manual_seed(1)
+    a, b = 3 * torch.randn(20, 6, generator=g), 3 * torch.randn(20, 6, generator=g)
+    fused, ref = _both(net, a, b)
+    _assert_same(fused, ref)
+
+
+@needs_numba
+def test_kernel_buffers_grow_and_chunks():
+    """Segments of more than 256 points (the kernel's first scratch size) and more points in a
+    chunk than its first output buffer (1024): both grow; chunking does not change a thing."""
+    net = _net([2, 64, 64, 64, 64, 1], 9)
+    g = torch.Generator().manual_seed(9)
+    a = 30 * torch.randn(4, 2, generator=g)
+    fused, ref = _both(net, a, -a)
+    _assert_same(fused, ref)
+    assert int(fused.n_pieces.max()) > 256
+    assert int(fused.n_pieces.sum()) > 1024
+    two, _ = _one_d_fast.trace_segments_fast(net, a, -a, kernel="numba", chunk_segments=3)
+    _assert_same(two, ref)
+    with pytest.raises(RuntimeError, match="max_points"):
+        _one_d_fast.trace_segments_fast(net, a, -a, kernel="numba", max_points=500)
+
+
+@needs_numba
+def test_kernel_matches_regioncam():
+    regioncam = pytest.importorskip("regioncam")
+    net = _net([16, 24, 24, 1], 12)
+    g = torch.Generator().manual_seed(4)
+    pairs = torch.randn(15, 2, 16, generator=g).numpy().astype(np.float32)
+    lins = [m for m in net if isinstance(m, nn.Linear)]
+    counts, starts, ends = [], [], []
+    for pair in pairs:
+        rc = regioncam.Regioncam1D.through_points(pair, size=2.0)
+        for k, lin in enumerate(lins):
+            rc.linear(
+                lin.weight.detach().numpy().T.astype(np.float32).copy(),
+                lin.bias.detach().numpy().astype(np.float32),
+            )
+            if k < len(lins) - 1:
+                rc.relu()
+        counts.append(rc.num_edges)
+        p = torch.from_numpy(pair).double()
+        d = (p[1] - p[0]) / (p[1] - p[0]).norm()
+        mid = 0.5 * (p[0] + p[1])
+        starts.append(mid + float(rc.inputs[0]) * d)
+        ends.append(mid + float(rc.inputs[-1]) * d)
+    fused, _ = _one_d_fast.trace_segments_fast(
+        net, torch.stack(starts), torch.stack(ends), kernel="numba"
+    )
+    assert fused.n_pieces.tolist() == counts
+    assert sum(counts) > 2 * len(counts)
+
+
+@needs_numba
+def test_auto_takes_the_kernel_for_large_batches_only(monkeypatch):
+    calls = []
+    real = _regions_kernel.trace_blocks
+    monkeypatch.setattr(
+        _regions_kernel, "trace_blocks", lambda *args: calls.append(1) or real(*args)
+    )
+    net = _net([4, 8, 8, 1], 2)
+    g = torch.Generator().manual_seed(6)
+    n = _regions_kernel.AUTO_MIN_SEGMENTS
+    a, b = torch.randn(n, 4, generator=g), torch.randn(n, 4, generator=g)
+    res = regions.count_1d(net, a, b)
+    assert calls == [1]
+    ref, _ = _one_d_fast.trace_segments_fast(net, a, b, kernel="torch")
+    assert torch.equal(res.n_regions, ref.n_pieces)
+    regions.count_1d(net, a[: n - 1], b[: n - 1])
+    assert calls == [1]  # too few segments to pay for a compilation: the torch engine
+
+
+def test_fallback_without_numba(monkeypatch):
+    """Without numba, kernel='auto' (count_1d's default) runs the torch engine; 'numba' is an
+    error."""
+    monkeypatch.setattr(_regions_kernel, "numba", None)
+    assert not _regions_kernel.available()
+    net = _net([4, 8, 8, 1], 2)
+    g = torch.Generator().manual_seed(6)
+    n = _regions_kernel.AUTO_MIN_SEGMENTS
+    a, b = torch.randn(n, 4, generator=g), torch.randn(n, 4, generator=g)
+    auto, _ = _one_d_fast.trace_segments_fast(net, a, b)
+    ref, _ = _one_d_fast.trace_segments_fast(net, a, b, kernel="torch")
+    _assert_same(auto, ref, tol=0.0)
+    assert regions.count_1d(net, a, b).n_regions.tolist() == ref.n_pieces.tolist()
+    with pytest.raises(RuntimeError, match="numba"):
+        _one_d_fast.trace_segments_fast(net, a, b, kernel="numba")
+    with pytest.raises(ValueError, match="kernel"):
+        _one_d_fast.trace_segments_fast(net, a, b, kernel="cuda")
+
+
+def test_act_tables():
+    c, sigma, beta = _regions_kernel.act_tables(nn.Hardtanh(-0.5, 2.0), (-0.5, 2.0), 3)
+    assert c.tolist() == [-0.5, 2.0]
+    assert sigma[:, 0].tolist() == [0.0, 1.0, 0.0]
+    assert beta[:, 0].tolist() == [-0.5, 0.0, 2.0]
+    _, sigma, beta = _regions_kernel.act_tables(nn.LeakyReLU(0.125), (0.0,), 2)
+    assert sigma[:, 1].tolist() == [0.125, 1.0]
+    assert beta[:, 1].tolist() == [0.0, 0.0]
+    # not affine between the given kinks: refused
+    assert _regions_kernel.act_tables(nn.Tanh(), (0.0,), 2) is None
