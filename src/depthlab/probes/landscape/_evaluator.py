@@ -414,6 +414,11 @@ def evaluate_grid(
                     raise
                 torch.cuda.empty_cache()
                 ev.k = max(1, len(idx) // 2)  # memory-aware: halve the chunk and retry
+                log.info(
+                    "landscape: out of memory at %d points per call; retrying with %d",
+                    len(idx),
+                    ev.k,
+                )
                 queue[:0] = [idx[: ev.k], idx[ev.k :]]
                 continue
             loss[idx], acc[idx], done[idx] = lo, ac, True
