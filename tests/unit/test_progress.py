@@ -132,3 +132,19 @@ def test_landscape_batch_size_decision_is_logged(caplog):
     hits = [r.message for r in caplog.records if "batch size" in r.message]
     assert len(hits) == 1 and "(asked 64)" in hits[0]
     assert s.options["batch_size"] < 64
+
+
+def test_on_in_a_jupyter_kernel_without_a_tty(monkeypatch):
+    import types
+
+    class ZMQInteractiveShell:  # the kernel's shell class name is what is checked
+        pass
+
+    fake = types.ModuleType("IPython")
+    fake.get_ipython = lambda: ZMQInteractiveShell()
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert not prog.AUTO.enabled
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    assert prog.in_notebook() and prog.AUTO.enabled
+    fake.get_ipython = lambda: None  # plain `python` with IPython merely imported
+    assert not prog.AUTO.enabled
