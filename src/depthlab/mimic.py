@@ -37,6 +37,7 @@ from torch.func import functional_call, vmap
 from depthlab._guard import guarded, raise_if_nonfinite
 from depthlab.data.base import Dataset
 from depthlab.nets.activations import activation_module
+from depthlab.probes._display import FrameRepr
 from depthlab.progress import QUIET, Progress
 from depthlab.train import TrainConfig
 from depthlab.train_batched import fit_batched
@@ -147,7 +148,7 @@ def bottleneck_mlp(
 
 
 @dataclass(frozen=True)
-class MimicResult:
+class MimicResult(FrameRepr):
     """What :func:`mimic` returns.
 
     Attributes

@@ -20,7 +20,8 @@ from torch import nn
 
 from depthlab._guard import guarded, raise_if_nonfinite
 from depthlab.data.base import Dataset
-from depthlab.progress import QUIET, Progress
+from depthlab.probes._display import FrameRepr
+from depthlab.progress import AUTO, Progress
 
 
 class TrainConfig(BaseModel):
@@ -50,7 +51,7 @@ class TrainConfig(BaseModel):
 
 
 @dataclass
-class TrainResult:
+class TrainResult(FrameRepr):
     """What :func:`fit` returns.
 
     Attributes
@@ -67,6 +68,10 @@ class TrainResult:
     reached_at_epoch: int | None
     steps: int
     seconds: float
+
+    def to_frame(self) -> pd.DataFrame:
+        """The training history (a copy): one row per evaluation."""
+        return self.history.copy()
 
     def __repr__(self) -> str:
         keys = [k for k in ("test_loss", "test_acc") if k in self.final]
@@ -132,7 +137,7 @@ def fit(
     *,
     generator: torch.Generator | None = None,
     targets: torch.Tensor | None = None,
-    progress: Progress = QUIET,
+    progress: Progress = AUTO,
     description: str = "train",
 ) -> TrainResult:
     """Train ``model`` in place on ``data`` (already on the model's device).

@@ -279,7 +279,7 @@ def check_out_file(path: str | os.PathLike | None, flag: str = "--out") -> Path 
     if p.exists() and not p.is_file():
         raise InputError(f"{flag} {p} exists and is not a regular file; give a file name")
     base = _nearest_existing(p.parent if not p.exists() else p)
-    if not base.is_dir() and not (base == p and p.is_file()):
+    if not base.is_dir() and not p.is_file():
         raise InputError(f"{flag} {p}: {base} is a file, so nothing can be written under it")
     target = p if p.exists() else base
     if not os.access(target, os.W_OK):

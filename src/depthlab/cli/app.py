@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import typer
 from rich.console import Console
 
@@ -37,9 +35,10 @@ def fail(message: str, code: int = 2) -> None:
 
 
 def progress():
-    from depthlab.progress import Progress
+    """``AUTO`` (a bar where one can be seen) unless ``--quiet``."""
+    from depthlab.progress import AUTO, QUIET
 
-    return Progress(enabled=not STATE["quiet"] and sys.stderr.isatty())
+    return QUIET if STATE["quiet"] else AUTO
 
 
 @app.callback()
@@ -47,6 +46,9 @@ def _root(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
 ) -> None:
     STATE["quiet"] = quiet
+    from depthlab.progress import set_quiet
+
+    set_quiet(quiet)
 
 
 def claims_table(results) -> None:

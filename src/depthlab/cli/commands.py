@@ -214,7 +214,8 @@ def reproduce_cmd(
         names = [n for n in names if n in only]
     results, failed = [], []
     t0 = time.perf_counter()
-    for i, name in enumerate(names, 1):
+    overall = progress().track(names, "reproduce (experiments)")  # one bar across all, with ETA
+    for i, name in enumerate(overall, 1):
         console.print(f"[bold]({i}/{len(names)}) {name}[/]")
         t1 = time.perf_counter()
         why = skip_reason(name, {}, scale)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import sys
 from pathlib import Path
 
 import typer
@@ -105,8 +105,10 @@ def sweep_cmd(
         console.print(table)
         return
 
+    from depthlab.progress import adopt, interactive
+
     _threads(threads)  # every cell's run_experiment reads it from $DEPTHLAB_THREADS
-    show = not STATE["quiet"] and sys.stderr.isatty()
+    show = not STATE["quiet"] and interactive()
     bar = None
     if show:
         from rich.progress import Progress
@@ -137,15 +139,16 @@ def sweep_cmd(
     try:
         if bar is not None:
             bar.start()
-        summary = run_sweep(
-            spec,
-            out_dir,
-            backend=backend,
-            jobs=jobs,
-            address=address,
-            on_event=on_event,
-            max_cells=max_cells,
-        )
+        with adopt(bar) if bar is not None else contextlib.nullcontext():
+            summary = run_sweep(
+                spec,
+                out_dir,
+                backend=backend,
+                jobs=jobs,
+                address=address,
+                on_event=on_event,
+                max_cells=max_cells,
+            )
     except SpecError as exc:
         fail(str(exc))
     except RuntimeError as exc:

@@ -37,6 +37,7 @@ from torch import nn
 
 from depthlab.init import TRUNC2_STD, TRUNC2_VARIANCE
 from depthlab.nets.load import ZOO, load_target  # noqa: F401  (moved to nets.load; kept importable here)
+from depthlab.probes._display import FrameRepr
 from depthlab.probes._guard import guard_probe
 from depthlab.walk import walk
 
@@ -111,7 +112,7 @@ class LayerReport:
 
 
 @dataclass(frozen=True)
-class Diagnosis:
+class Diagnosis(FrameRepr):
     """What :func:`diagnose` found.
 
     Attributes

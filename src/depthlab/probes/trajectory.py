@@ -46,7 +46,9 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from torch import nn
 
+from depthlab.probes._display import FrameRepr
 from depthlab.probes._guard import guard_probe, raise_if_nonfinite
+from depthlab.progress import AUTO, log
 
 # --------------------------------------------------------------------------- curves
 
@@ -170,7 +172,7 @@ def closed_curve(
 
 
 @dataclass(frozen=True)
-class TrajectoryResult:
+class TrajectoryResult(FrameRepr):
     """Length (and curvature, pieces) of one or more curves' images after chosen layers.
 
     Attributes
@@ -356,17 +358,31 @@ def _adaptive(
 ) -> TrajectoryResult:
     n = n0
     prev = None
-    while True:
-        t = (torch.arange(n, dtype=torch.float64) + 0.5) / n  # midpoints: never on a vertex
-        speed, kappa = _speeds(model, curves, layers, t, curvature, 1e-4 / n, dtype, device, chunk)
-        lengths = speed.mean(-1)  # (C, L): midpoint rule on [0, 1]
-        if prev is not None:
-            rel = np.abs(lengths - prev) / np.maximum(np.abs(lengths), 1e-300)
-            achieved = float(rel.max())
-            if achieved <= tol or 2 * n > max_points:
-                break
-        prev = lengths
-        n *= 2
+    doublings = max(1, int(np.log2(max(max_points, n0) / n0)) + 1)
+    with AUTO.bar(doublings, "trajectory.length (doublings)") as advance:
+        while True:
+            t = (torch.arange(n, dtype=torch.float64) + 0.5) / n  # midpoints: never on a vertex
+            speed, kappa = _speeds(
+                model, curves, layers, t, curvature, 1e-4 / n, dtype, device, chunk
+            )
+            advance(1)
+            lengths = speed.mean(-1)  # (C, L): midpoint rule on [0, 1]
+            if prev is not None:
+                rel = np.abs(lengths - prev) / np.maximum(np.abs(lengths), 1e-300)
+                achieved = float(rel.max())
+                if achieved <= tol or 2 * n > max_points:
+                    break
+            prev = lengths
+            n *= 2
+    if achieved > tol:
+        log.warning(
+            "trajectory.length: cap max_points=%d reached at %d points; relative change %.3g "
+            "> tol %.3g (raise max_points for a tighter length)",
+            max_points,
+            n,
+            achieved,
+            tol,
+        )
     curv = None
     if kappa is not None:
         w = speed / np.maximum(speed.sum(-1, keepdims=True), 1e-300)
@@ -405,7 +421,7 @@ def _exact(model, curves, layers) -> TrajectoryResult:
     pieces = np.zeros((n_c, n_l), dtype=np.int64)
     transitions = np.zeros(n_c, dtype=np.int64)
     n_points = 0
-    for ci, c in enumerate(curves):
+    for ci, c in enumerate(AUTO.track(curves, "trajectory.length (exact)")):
         tr = pl.trace_polyline(model, c.vertices, layers=list(layers))
         n_points = max(n_points, int(tr.t.numel()))
         transitions[ci] = int(tr.n_pieces.sum()) - tr.n_segments

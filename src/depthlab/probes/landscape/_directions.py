@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from depthlab.probes._display import FrameRepr
 from depthlab.probes._guard import guard_probe
 from depthlab.probes.landscape._shared import Direction, params_of
 
@@ -130,7 +131,7 @@ def target_direction(
 
 
 @dataclass(frozen=True)
-class PCADirections:
+class PCADirections(FrameRepr):
     """PCA of a training trajectory around its final point (Li et al. 2018, §7).
 
     Attributes

@@ -26,7 +26,7 @@ from torch.func import functional_call, vmap
 from depthlab.atomic import atomic_write_bytes
 from depthlab.probes.landscape._fold import compile_once, exact_fp32, plan_fold
 from depthlab.probes.landscape._shared import Direction, Grid, LossFn, params_of
-from depthlab.progress import Progress
+from depthlab.progress import Progress, log
 
 __all__ = ["SurfaceOptions"]
 
@@ -204,6 +204,14 @@ class _Evaluator:
         # Shrink the batch if one point's activations alone overflow the budget.
         while self.batch > 1 and self.batch * act > budget:
             self.batch //= 2
+        if self.batch < min(want_batch, self.n):
+            log.info(
+                "landscape: batch size %d (asked %d): one batch's activations must fit the "
+                "memory budget of %d bytes",
+                self.batch,
+                min(want_batch, self.n),
+                budget,
+            )
         self.recompute_bn = opts.recompute_bn and _has_bn(model)
         if opts.points_per_call is not None:
             want = opts.points_per_call
@@ -236,6 +244,7 @@ class _Evaluator:
                 self.compiled = True if mode is None else mode
             except Exception as exc:  # compile needs a toolchain; fall back, and say so
                 self.compiled = f"failed: {type(exc).__name__}"
+                log.warning("landscape: torch.compile failed (%s); running uncompiled", exc)
 
     def _batch_fns(self):
         tmpl, loss_fn, cls = self.tmpl, self.loss_fn, self.classification
@@ -279,6 +288,7 @@ class _Evaluator:
                 raise
             # torch.compile compiles lazily, so a missing toolchain shows up here: fall back.
             self.compiled = f"failed: {type(exc).__name__}"
+            log.warning("landscape: compiled evaluation failed (%s); running uncompiled", exc)
             self._one, self._many = self._batch_fns()
             return self._batch(params, buffers, xb, yb, k)
 
@@ -406,6 +416,11 @@ def evaluate_grid(
                     raise
                 torch.cuda.empty_cache()
                 ev.k = max(1, len(idx) // 2)  # memory-aware: halve the chunk and retry
+                log.info(
+                    "landscape: out of memory at %d points per call; retrying with %d",
+                    len(idx),
+                    ev.k,
+                )
                 queue[:0] = [idx[: ev.k], idx[ev.k :]]
                 continue
             loss[idx], acc[idx], done[idx] = lo, ac, True

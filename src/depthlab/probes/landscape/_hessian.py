@@ -29,6 +29,7 @@ from torch import nn
 from torch.func import functional_call
 
 from depthlab.numerics import NonFiniteError
+from depthlab.probes._display import FrameRepr
 from depthlab.probes._guard import autodiff_safe, guard_probe, guarded, raise_if_nonfinite
 from depthlab.probes.landscape._shared import (
     Data,
@@ -40,7 +41,7 @@ from depthlab.probes.landscape._shared import (
     data_xy,
     params_of,
 )
-from depthlab.progress import QUIET, Progress
+from depthlab.progress import AUTO, QUIET, Progress
 
 __all__ = [
     "HVP",
@@ -175,7 +176,7 @@ def lanczos(
     alphas: list[float] = []
     betas: list[float] = []
     scale = 0.0
-    for j in range(m):
+    for j in AUTO.track(range(m), "hessian (Lanczos steps)"):
         w = matvec(qs[-1]).to(torch.float64)
         a = float(w @ qs[-1])
         alphas.append(a)
@@ -197,7 +198,7 @@ def lanczos(
 
 
 @dataclass(frozen=True)
-class HessianSpectrum:
+class HessianSpectrum(FrameRepr):
     """Extreme Hessian eigenvalues by Lanczos.
 
     Attributes
@@ -269,7 +270,7 @@ def eigenvalues(
 
 
 @dataclass(frozen=True)
-class HessianTrace:
+class HessianTrace(FrameRepr):
     """Hutchinson estimate of ``tr H`` with its standard error over ``samples`` probes."""
 
     estimate: float
@@ -310,7 +311,7 @@ def trace(
 
 
 @dataclass(frozen=True)
-class CurvatureMap:
+class CurvatureMap(FrameRepr):
     """``λ_min``, ``λ_max`` at each point of a grid around ``θ*``.
 
     Attributes

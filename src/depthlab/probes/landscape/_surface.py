@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from depthlab.atomic import atomic_write_bytes
+from depthlab.probes._display import FrameRepr
 from depthlab.probes._guard import guard_probe
 from depthlab.probes.landscape._evaluator import SurfaceOptions, evaluate_grid
 from depthlab.probes.landscape._sharding import Backend, grid_rows, sharded
@@ -34,13 +35,13 @@ from depthlab.probes.landscape._shared import (
     as_grid,
     data_xy,
 )
-from depthlab.progress import QUIET, Progress
+from depthlab.progress import AUTO, Progress
 
 __all__ = ["Surface", "nonconvexity", "sharded_surface", "surface", "surface_rows"]
 
 
 @dataclass(frozen=True)
-class Surface:
+class Surface(FrameRepr):
     """A loss (and accuracy) surface around ``θ*``.
 
     Attributes
@@ -145,7 +146,7 @@ def surface(
     *,
     options: SurfaceOptions | None = None,
     checkpoint: str | os.PathLike | None = None,
-    progress: Progress = QUIET,
+    progress: Progress = AUTO,
     pieces: int | None = None,
     backend: Backend = "serial",
     jobs: int = 1,

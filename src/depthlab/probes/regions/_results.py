@@ -11,6 +11,7 @@ import pandas as pd
 import torch
 
 from depthlab import pl
+from depthlab.probes._display import FrameRepr
 from depthlab.probes.regions._mesh import _shoelace
 
 
@@ -19,7 +20,7 @@ class RegionLimitError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class Regions1D:
+class Regions1D(FrameRepr):
     """Exact activation regions along one segment ``x(t) = start + t (end - start)``.
 
     Attributes
@@ -63,7 +64,7 @@ class Regions1D:
 
 
 @dataclass(frozen=True)
-class Regions1DBatch:
+class Regions1DBatch(FrameRepr):
     """Exact region counts along many segments.
 
     Attributes
@@ -153,7 +154,7 @@ class Plane:
 
 
 @dataclass(frozen=True)
-class Regions2D:
+class Regions2D(FrameRepr):
     """The exact activation-region partition of a convex window of a plane.
 
     Attributes
@@ -238,7 +239,7 @@ class Regions2D:
 
 
 @dataclass(frozen=True)
-class BoundaryDistance:
+class BoundaryDistance(FrameRepr):
     """Exact distance from each point to the boundary of its activation region.
 
     Attributes

@@ -20,6 +20,7 @@ from depthlab.probes._guard import guard_probe
 from depthlab.probes.regions._maxpool import _pool_site, _pool_windows
 from depthlab.probes.regions._mesh import _cut, _pack, _Rows, _shoelace, _unpack
 from depthlab.probes.regions._results import Plane, RegionLimitError, Regions2D
+from depthlab.progress import AUTO
 
 
 def _site_inputs(
@@ -151,7 +152,7 @@ def count_2d(
     has_pool = any(pl.layer_rule(m).kind == "pool" for _, m in prep.sites)
     code_dtype = torch.int32 if has_pool else torch.int8  # max-pool states are window indices
 
-    for site, (sname, mod) in enumerate(prep.sites):
+    for site, (sname, mod) in enumerate(AUTO.track(prep.sites, "regions.count_2d (layers)")):
         z0, in_shape = _site_inputs(prep, plane, verts.data, site, chunk_elements)  # (V, U)
         zrows = _Rows(z0)
         rule = pl.layer_rule(mod)

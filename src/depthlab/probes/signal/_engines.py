@@ -26,6 +26,7 @@ from depthlab.init import SCHEMES, _truncated_standard_normal, scheme_variance
 from depthlab.nets.activations import activation_fn
 from depthlab.probes.signal._family import MLPFamily
 from depthlab.probes.signal._result import SignalMoments
+from depthlab.progress import AUTO
 from depthlab.theory.signal import GAUSSIAN_SCHEMES
 
 __all__ = ["ENGINES", "GAUSSIAN_SCHEMES", "draw_weights"]
@@ -235,7 +236,7 @@ def family_moments(
             per_init = max(widths) * (1 + len(jac_idx)) * 4
         chunk_size = max(1, min(n_inits, (1 << 24) // per_init))
     ms, j2s, j4s = [], [], []
-    for start in range(0, n_inits, chunk_size):
+    for start in AUTO.track(range(0, n_inits, chunk_size), "signal.moments (chunks)"):
         k = min(chunk_size, n_inits - start)
         m, j2, j4 = _run_chunk(widths, k, x0, scheme, act, etas_l, engine, jac_idx, gen, sigma_w2)
         ms.append(m)

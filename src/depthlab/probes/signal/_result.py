@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
+from depthlab.probes._display import FrameRepr
+
 __all__ = ["SignalMoments"]
 
 
 @dataclass(frozen=True)
-class SignalMoments:
+class SignalMoments(FrameRepr):
     """Per-layer signal statistics over ``K`` initializations.
 
     Attributes
