@@ -54,6 +54,7 @@ def test_estimate_formula():
     )
     # leaf outputs for one example: 32 + 32 + 32 + 32 + 3, plus the input's 4
     assert _memory.activations_per_example(net, torch.zeros(4)) == 135
+    assert _memory.forward_sizes(net, torch.zeros(4)) == (135, 64)  # two ReLUs of 32 units
 
 
 def _assert_one_line(exc: pytest.ExceptionInfo, probe: str, lower: str) -> None:
@@ -69,7 +70,7 @@ def test_trajectory_exact_refuses_then_passes():
     curve = trajectory.segment(torch.zeros(4), torch.ones(4))
     with pytest.raises(MemoryBudgetError) as exc:
         trajectory.length(net, curve, method="exact", max_memory=1024)
-    _assert_one_line(exc, "trajectory.length (exact)", "fewer curve vertices")
+    _assert_one_line(exc, "trajectory.length (exact)", "fewer or shorter curves")
     res = trajectory.length(net, curve, method="exact", max_memory="1GB")
     assert res.lengths.shape == (1, 4) and res.lengths[0, 0] == pytest.approx(2.0)
 

@@ -29,6 +29,7 @@ import logging
 import math
 import os
 import re
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -36,24 +37,33 @@ from torch import nn
 __all__ = [
     "DEFAULT_FRACTION",
     "ENV",
-    "EXACT_POINTS_PER_SEGMENT",
+    "EXACT_POINTS_PER_UNIT",
     "MemoryBudgetError",
     "activations_per_example",
     "available_bytes",
     "budget",
     "check",
     "estimate",
+    "exact_points",
     "format_bytes",
+    "forward_sizes",
     "parse_bytes",
 ]
 
 ENV = "DEPTHLAB_MAX_MEMORY"
 #: share of the memory free now that one probe may plan to use
 DEFAULT_FRACTION = 0.5
-#: planning figure: breakpoints an exact piecewise-linear trace holds per segment (a random
-#: ReLU net crosses of the order of its unit count along a segment; this is a lower figure, so
-#: the guard refuses only what cannot fit even then)
-EXACT_POINTS_PER_SEGMENT = 256
+#: planning figure: breakpoints an exact piecewise-linear trace holds per curve, per
+#: piecewise-linear unit of the model (a random ReLU net crosses each unit's kink of the order
+#: of once along a curve across its data; Hanin & Rolnick 2019), plus one per vertex
+EXACT_POINTS_PER_UNIT = 2
+
+
+def exact_points(n_vertices: int, n_curves: int) -> Callable[[int], int]:
+    """Planned breakpoints of an exact trace of ``n_curves`` polylines of ``n_vertices`` in all."""
+    return lambda units: n_vertices + EXACT_POINTS_PER_UNIT * units * n_curves
+
+
 log = logging.getLogger("depthlab")
 
 _UNITS = {"": 1, "B": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
@@ -129,31 +139,41 @@ def _param_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-@torch.no_grad()
 def activations_per_example(model: nn.Module, example: torch.Tensor) -> int:
-    """Floats output by the model's leaf layers for one example (``example``: ``(*in)``).
+    """Floats output by the model's leaf layers for one example (see :func:`forward_sizes`)."""
+    return forward_sizes(model, example)[0]
+
+
+@torch.no_grad()
+def forward_sizes(model: nn.Module, example: torch.Tensor) -> tuple[int, int]:
+    """``(activations, units)`` for one example (``example``: ``(*in)``): the floats output by
+    the model's leaf layers (plus the input), and the outputs of its piecewise-linear
+    nonlinearities (ReLU-like, max pool: the units whose kinks an exact trace crosses).
 
     A forward pass on one example in the model's current modes with temporary hooks (under the
     probe guard the user's hooks are swapped out, and buffers put back). A model whose forward
-    fails on this example returns 0: the probe then reports its own error.
+    fails on this example returns ``(0, 0)``: the probe then reports its own error.
     """
-    total = [0]
+    from depthlab.pl._layers import find_rule
+
+    total = [0, 0]
 
     def hook(mod, inputs, output):
-        if isinstance(output, torch.Tensor):
-            total[0] += output.numel()
-        elif isinstance(output, (tuple, list)):
-            total[0] += sum(o.numel() for o in output if isinstance(o, torch.Tensor))
+        outs = output if isinstance(output, (tuple, list)) else (output,)
+        n = sum(o.numel() for o in outs if isinstance(o, torch.Tensor))
+        total[0] += n
+        if find_rule(mod) is not None and not any(True for _ in mod.parameters()):
+            total[1] += n
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
     try:
         model(example.unsqueeze(0))
     except Exception:
-        return 0
+        return 0, 0
     finally:
         for h in handles:
             h.remove()
-    return total[0] + example.numel()
+    return total[0] + example.numel(), total[1]
 
 
 def estimate(
@@ -174,7 +194,7 @@ def check(
     probe: str,
     model: nn.Module,
     *,
-    points: int,
+    points: int | Callable[[int], int],
     example: torch.Tensor | None,
     param_factor: float,
     act_factor: float,
@@ -185,7 +205,8 @@ def check(
 ) -> int:
     """Raise :class:`MemoryBudgetError` when ``probe`` would allocate more than the budget.
 
-    ``lower`` names the option that lowers the estimate (e.g. ``"fewer curve vertices"``);
+    ``points`` may be a function of the model's piecewise-linear unit count (an exact trace
+    holds about one breakpoint per unit crossed). ``lower`` names the option that lowers the estimate (e.g. ``"fewer curve vertices"``);
     ``itemsize`` defaults to the model's parameter dtype's (float64 traces pass 8).
     Returns the estimate in bytes (logged at DEBUG under ``depthlab``).
     """
@@ -199,7 +220,9 @@ def check(
         example = example.detach().to(dtype=p.dtype, device=p.device)
     if itemsize is None:
         itemsize = p.element_size() if p is not None else 8
-    acts = activations_per_example(model, example) if example is not None else 0
+    acts, units = forward_sizes(model, example) if example is not None else (0, 0)
+    if callable(points):
+        points = int(points(units))
     est = estimate(
         model,
         points=points,

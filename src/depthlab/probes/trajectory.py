@@ -503,16 +503,16 @@ def length(
         if method == "exact" or _is_pl(model, example):
             if curvature:
                 raise ValueError("curvature is not defined for piecewise-linear images")
-            n_seg = sum(len(c.vertices) - 1 for c in curves)
+            n_vert = sum(len(c.vertices) for c in curves)
             _memory.check(
                 "trajectory.length (exact)",
                 model,
-                points=n_seg * _memory.EXACT_POINTS_PER_SEGMENT,
+                points=_memory.exact_points(n_vert, len(curves)),
                 example=example,
                 param_factor=2.0,  # the float64 copy the tracer makes, and the model itself
-                act_factor=2.0,  # every layer's output at every breakpoint, and its folded copy
+                act_factor=4.0,  # every layer's output at every breakpoint, folded, candidates
                 itemsize=8,
-                lower="fewer curve vertices or a smaller input (method='adaptive' streams in chunks)",
+                lower="fewer or shorter curves or a smaller input (method='adaptive' streams)",
                 max_memory=max_memory,
             )
             return _checked(model, curves, _exact(model, curves, names), dtype, device)

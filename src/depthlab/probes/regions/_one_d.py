@@ -69,13 +69,14 @@ def count_1d(
     if batch is None:
         batch = _is_batch(model, start, end)
     one = start[0] if batch else start
+    n_seg = start.shape[0] if batch else 1
     _memory.check(
         "regions.count_1d",
         model,
-        points=(start.shape[0] if batch else 1) * _memory.EXACT_POINTS_PER_SEGMENT,
+        points=_memory.exact_points(2 * n_seg, n_seg),
         example=one.detach(),
         param_factor=2.0,  # the float64 copy the tracer makes
-        act_factor=2.0,  # every layer's output at every breakpoint
+        act_factor=4.0,  # every layer's output at every breakpoint, folded, candidates
         itemsize=8,
         lower="fewer segments per call or a smaller input",
         max_memory=max_memory,

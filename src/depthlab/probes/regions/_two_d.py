@@ -59,7 +59,7 @@ def _site_inputs(
     return torch.cat(out), shape
 
 
-#: planning figure for the memory guard: mesh vertices held at once
+#: planning figure for the memory guard: mesh vertices held at once (plus 16 per unit)
 COUNT_2D_VERTICES = 4096
 
 
@@ -113,7 +113,7 @@ def count_2d(
     _memory.check(
         "regions.count_2d",
         model,
-        points=COUNT_2D_VERTICES,
+        points=lambda units: COUNT_2D_VERTICES + 16 * units,
         example=torch.zeros(2) if points is None else points[0].detach(),
         param_factor=2.0,  # the float64 copy pl.prepare makes
         act_factor=2.0,  # every unit's value at every mesh vertex, and the split rows
