@@ -3,6 +3,7 @@ allocating, with one line naming the estimate, the budget and the option that lo
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -111,3 +112,21 @@ def test_surface_and_hessian_refuse_then_pass():
     _assert_one_line(exc, "landscape.hessian.eigenvalues", "fewer iters=")
     spec = landscape.hessian.eigenvalues(net, F.cross_entropy, data, iters=5)
     assert spec.lambda_max >= spec.lambda_min and spec.dim == 1315
+
+
+def test_slow_adaptive_path_announces_itself(caplog):
+    """Item 3: the adaptive rule's worst case (max_points forward-AD passes of the model) is
+    said in the depthlab log, with train mode named; a small request says nothing."""
+    net = nn.Sequential(nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 2))  # 90 parameters
+    curve = trajectory.segment(torch.zeros(8), torch.ones(8))
+    with caplog.at_level("WARNING", logger="depthlab"):
+        trajectory.length(net.eval(), curve, method="adaptive", n0=16, tol=0.5)
+    assert not [r for r in caplog.records if "may take long" in r.message]
+    with caplog.at_level("WARNING", logger="depthlab"):
+        res = trajectory.length(
+            net.train(), curve, method="adaptive", n0=16, tol=0.5, max_points=2**33
+        )
+    slow = [r.getMessage() for r in caplog.records if "may take long" in r.getMessage()]
+    assert len(slow) == 1 and "90-parameter model" in slow[0] and "8589934592 points" in slow[0]
+    assert "train mode" in slow[0] and "max_points=" in slow[0]
+    assert np.isfinite(res.lengths).all()
