@@ -68,13 +68,12 @@ def count_1d(
     """
     if batch is None:
         batch = _is_batch(model, start, end)
-    one = start[0] if batch else start
-    n_seg = start.shape[0] if batch else 1
-    _memory.check(
+    n_seg = (start.shape[0] if start.dim() else 0) if batch else 1
+    _memory.check(  # a malformed or empty batch is named by the engines below, not here
         "regions.count_1d",
         model,
         points=_memory.exact_points(2 * n_seg, n_seg),
-        example=one.detach(),
+        example=(start[0] if batch else start).detach() if n_seg else None,
         param_factor=2.0,  # the float64 copy the tracer makes
         act_factor=4.0,  # every layer's output at every breakpoint, folded, candidates
         itemsize=8,
