@@ -3,6 +3,8 @@ allocating, with one line naming the estimate, the budget and the option that lo
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -130,3 +132,14 @@ def test_slow_adaptive_path_announces_itself(caplog):
     assert len(slow) == 1 and "90-parameter model" in slow[0] and "8589934592 points" in slow[0]
     assert "train mode" in slow[0] and "max_points=" in slow[0]
     assert np.isfinite(res.lengths).all()
+
+
+def test_hessian_trace_refuses_then_passes():
+    net = _net()
+    g = torch.Generator().manual_seed(2)
+    data = (torch.randn(16, 4, generator=g), torch.randint(0, 3, (16,), generator=g))
+    with pytest.raises(MemoryBudgetError) as exc:
+        landscape.hessian.trace(net, F.cross_entropy, data, samples=4, max_memory=1024)
+    _assert_one_line(exc, "landscape.hessian.trace", "a smaller batch_size=")
+    tr = landscape.hessian.trace(net, F.cross_entropy, data, samples=4)
+    assert math.isfinite(tr.estimate) and tr.samples == 4

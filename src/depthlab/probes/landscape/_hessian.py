@@ -311,8 +311,23 @@ def trace(
     seed: int = 0,
     batch_size: int = 4096,
     params: dict[str, torch.Tensor] | None = None,
+    max_memory: int | str | None = None,
 ) -> HessianTrace:
-    """``tr H ≈ (1/S) Σ_s v_sᵀ H v_s`` with Rademacher ``v_s`` (Hutchinson 1989)."""
+    """``tr H ≈ (1/S) Σ_s v_sᵀ H v_s`` with Rademacher ``v_s`` (Hutchinson 1989).
+
+    ``max_memory``: the memory budget checked before the first HVP, as for :func:`eigenvalues`.
+    """
+    x = data_xy(data)[0]
+    _memory.check(
+        "landscape.hessian.trace",
+        model,
+        points=min(len(x), batch_size),
+        example=x[0],
+        param_factor=5.0,  # weights, gradient, HVP, its graph, the probe vector
+        act_factor=3.0,  # the forward kept for a backward, and the backward kept for a second
+        lower="a smaller batch_size=",
+        max_memory=max_memory,
+    )
     hvp = HVP(model, loss_fn, data, params, batch_size)
     g = torch.Generator().manual_seed(int(seed))
     vals = []
