@@ -143,3 +143,23 @@ def test_hessian_trace_refuses_then_passes():
     _assert_one_line(exc, "landscape.hessian.trace", "a smaller batch_size=")
     tr = landscape.hessian.trace(net, F.cross_entropy, data, samples=4)
     assert math.isfinite(tr.estimate) and tr.samples == 4
+
+
+def test_adaptive_chunk_is_checked_too():
+    net = _net()
+    curve = trajectory.segment(torch.zeros(4), torch.ones(4))
+    with pytest.raises(MemoryBudgetError) as exc:
+        trajectory.length(net, curve, method="adaptive", max_memory=1024)
+    _assert_one_line(exc, "trajectory.length (adaptive)", "a smaller chunk=")
+    # 4096 points x 135 activations x 2 (tangents) x 4 bytes + 1315 parameters x 4 bytes
+    assert "x 4,096 points" in str(exc.value)
+    res = trajectory.length(net, curve, method="adaptive", n0=16, tol=0.5, max_memory="64MB")
+    assert res.lengths[0, 0] == pytest.approx(2.0)
+
+
+def test_sizes_are_read_from_a_train_mode_batchnorm_model():
+    net = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2)).train()
+    before = net[1].running_mean.clone()
+    assert _memory.forward_sizes(net, torch.ones(4)) == (4 + 8 + 8 + 8 + 2, 8)
+    # (the probe guard puts buffers back; called bare, the statistics moved)
+    assert not torch.equal(before, net[1].running_mean)

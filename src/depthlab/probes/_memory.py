@@ -150,7 +150,7 @@ def forward_sizes(model: nn.Module, example: torch.Tensor) -> tuple[int, int]:
     the model's leaf layers (plus the input), and the outputs of its piecewise-linear
     nonlinearities (ReLU-like, max pool: the units whose kinks an exact trace crosses).
 
-    A forward pass on one example in the model's current modes with temporary hooks (under the
+    A forward pass on the example (twice, as a batch of two) in the model's current modes with temporary hooks (under the
     probe guard the user's hooks are swapped out, and buffers put back). A model whose forward
     fails on this example returns ``(0, 0)``: the probe then reports its own error.
     """
@@ -167,13 +167,14 @@ def forward_sizes(model: nn.Module, example: torch.Tensor) -> tuple[int, int]:
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if not list(m.children())]
     try:
-        model(example.unsqueeze(0))
+        # two copies of the example: a train-mode BatchNorm1d refuses a batch of one
+        model(example.unsqueeze(0).expand(2, *example.shape))
     except Exception:
         return 0, 0
     finally:
         for h in handles:
             h.remove()
-    return total[0] + example.numel(), total[1]
+    return total[0] // 2 + example.numel(), total[1] // 2
 
 
 def estimate(

@@ -463,8 +463,8 @@ def length(
     curvature : adaptive only: also measure the mean curvature (needs a smooth model); a model
         that is not float64 is measured through a float64 copy.
     chunk : adaptive only: parameters per forward pass (bounds memory).
-    max_memory : the memory budget (bytes or ``"2GB"``) the exact trace is checked against
-        before it allocates (:mod:`depthlab.probes._memory`); default ``DEPTHLAB_MAX_MEMORY`` or
+    max_memory : the memory budget (bytes or ``"2GB"``) the exact trace (or one adaptive
+        chunk) is checked against before it allocates (:mod:`depthlab.probes._memory`); default ``DEPTHLAB_MAX_MEMORY`` or
         half the free memory. Above it a :class:`~depthlab.probes._memory.MemoryBudgetError`.
 
     Returns
@@ -521,6 +521,17 @@ def length(
         import copy
 
         model, dtype = copy.deepcopy(model).to(torch.float64), torch.float64
+    _memory.check(
+        "trajectory.length (adaptive)",
+        model,
+        points=min(chunk, max_points) * len(curves) * (3 if curvature else 1),
+        example=example,
+        param_factor=2.0 if curvature else 1.0,  # a float64 copy for the curvature
+        act_factor=2.0,  # forward-mode AD: every output with its tangent
+        itemsize=8 if curvature else None,
+        lower="a smaller chunk=",
+        max_memory=max_memory,
+    )
     _warn_train_mode(model)
     _warn_slow(model, len(curves), max_points, curvature)
     res = _adaptive(model, curves, names, tol, n0, max_points, curvature, dtype, device, chunk)
