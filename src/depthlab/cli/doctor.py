@@ -74,7 +74,12 @@ def doctor_cmd(
         fail(str(exc))
     except RuntimeError as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        fail(f"the forward pass on an example input failed ({first}); pass --input-shape")
+        tried = "x".join(map(str, example.shape[1:])) if example is not None else "?"
+        how = "--input-shape" if input_shape is not None else "a guessed input"
+        fail(
+            f"the forward pass on an input of shape {tried} ({how}, batch 2 added) failed "
+            f"({first}); {_first_layer_hint(model)}"
+        )
 
     if as_json:
         out = {"target": target, **diag.to_dict()}  # NaN/Inf -> null, why_null says why
@@ -83,6 +88,31 @@ def doctor_cmd(
         _print(target, diag)
     if strict and not diag.healthy:
         raise typer.Exit(1)
+
+
+def _first_layer_hint(model) -> str:
+    """What the first weight layer (registration order) expects, as an --input-shape hint."""
+    from torch import nn
+
+    for name, m in model.named_modules():
+        if isinstance(m, nn.Linear):
+            return (
+                f"the first layer {name!r} (Linear) expects {m.in_features} input features in "
+                f"the last dimension: pass e.g. --input-shape {m.in_features}"
+            )
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+            rank = {nn.Conv1d: 1, nn.Conv2d: 2, nn.Conv3d: 3}[type(m)]
+            eg = ",".join([str(m.in_channels), *["32"] * rank])
+            return (
+                f"the first layer {name!r} ({type(m).__name__}) expects {m.in_channels} input "
+                f"channels and {rank} spatial dimension(s): pass e.g. --input-shape {eg}"
+            )
+        if isinstance(m, nn.MultiheadAttention):
+            return (
+                f"the first layer {name!r} (MultiheadAttention) expects embed_dim {m.embed_dim} "
+                f"in the last dimension: pass e.g. --input-shape 8,{m.embed_dim}"
+            )
+    return "pass --input-shape with the shape of one input (without the batch dimension)"
 
 
 def _print(target: str, diag) -> None:

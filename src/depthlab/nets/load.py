@@ -7,6 +7,8 @@ builds nets, so it lives with them, below the probes.
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from pathlib import Path
 
 import torch
@@ -32,6 +34,63 @@ def _build_generator(seed: int, target: str) -> torch.Generator:
     return torch.Generator().manual_seed(derive_seed(seed, "load_target", target))
 
 
+def _import_from_cwd(name: str, target: str):
+    """Import ``name`` with the current directory first on ``sys.path``, as ``python -m`` does
+    (so ``depthlab doctor mymodels:mlp`` finds ``./mymodels.py``); the path is put back after."""
+    cwd = os.getcwd()
+    added = cwd not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(0, cwd)
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise ValueError(
+            f"cannot import module {name!r} from {target!r} ({exc}); looked in the current "
+            f"directory {cwd} and on sys.path: run from the folder holding "
+            f"{name.replace('.', '/')}.py or add its folder to PYTHONPATH"
+        ) from None
+    finally:
+        if added and cwd in sys.path:
+            sys.path.remove(cwd)
+
+
+def _explain_saved_file(target: str, path: Path) -> None:
+    """A file ``torch.jit.load`` cannot read: say what it is when it is a state dict (or a whole
+    pickled model), with the hint to pass the architecture. Returns when it is neither."""
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception:  # not a weights-only file either: a pickled model, or not torch at all
+        obj = None
+        try:
+            import zipfile
+
+            pickled = zipfile.is_zipfile(path)
+        except OSError:
+            pickled = False
+        if pickled:
+            raise ValueError(
+                f"{target!r} is a torch.save file but not TorchScript nor a plain state dict "
+                "(a pickled model is not loaded, it may run code); save "
+                "model.state_dict() or torch.jit.script(model) instead, and pass the "
+                "architecture as package.module:factory"
+            ) from None
+        return
+    state = (
+        obj.get("state_dict", obj.get("model_state_dict", obj)) if isinstance(obj, dict) else None
+    )
+    if (
+        isinstance(state, dict)
+        and state
+        and all(isinstance(v, torch.Tensor) for v in state.values())
+    ):
+        keys = list(state)
+        raise ValueError(
+            f"{target!r} holds a state dict ({len(keys)} tensors, e.g. {keys[0]!r}), not a "
+            "model: pass the architecture as package.module:factory, with a factory that "
+            "builds the model and calls model.load_state_dict(torch.load(path))"
+        )
+
+
 def load_target(
     target: str, init: str | None = None, seed: int = 0
 ) -> tuple[nn.Module, torch.Tensor | None]:
@@ -53,6 +112,7 @@ def load_target(
         try:
             model = torch.jit.load(str(path), map_location="cpu")
         except (RuntimeError, ValueError) as exc:
+            _explain_saved_file(target, path)
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ValueError(
                 f"{target!r} is not a TorchScript file torch.jit.load can read: {first}"
@@ -73,10 +133,7 @@ def load_target(
             shape = (3, 32, 32) if name in ("resnet20", "resnet56", "resnet110") else (40,)
             example = torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
     elif arg and name:
-        try:
-            mod = importlib.import_module(name)
-        except ImportError as exc:
-            raise ValueError(f"cannot import module {name!r} from {target!r}: {exc}") from None
+        mod = _import_from_cwd(name, target)
         if not hasattr(mod, arg):
             raise ValueError(f"module {name!r} has no attribute {arg!r}")
         obj = getattr(mod, arg)

@@ -119,12 +119,17 @@ class Diagnosis(FrameRepr):
     ----------
     layers : one :class:`LayerReport` per weight layer, in execution order.
     beta : ``sum 1 / n_j`` over the hidden layers (all weight layers but the readout).
-    log_second_moment : ``sum log(1 + 5 / n_j)``: the predicted ``log E[M_d^2] / M_0^2`` (FM2).
+    log_second_moment : ``sum log(1 + 5 / n_j)``: the predicted ``log E[M_d^2] / M_0^2`` (FM2),
+        over the hidden layers not inside a block closed by a normalization (which resets it).
     narrowest : name of the narrowest hidden layer; ``narrowest_width`` its width and
         ``narrowest_share`` its share of ``beta``.
-    mean_drift : predicted ``E[M_d] / M_0`` through all hidden layers (FM1; 1 is ideal).
+    mean_drift : predicted ``E[M_d] / M_0`` through the hidden layers after the last
+        normalization (FM1; 1 is ideal): gains are never multiplied across a normalization.
     findings : plain-language problems with fixes, worst first (empty when healthy).
     verdict : ``"healthy"``, ``"warning"`` or ``"unhealthy"``.
+    block_gains : per block closed by a normalization (LayerNorm, BatchNorm, ...), the product of
+        its layers' gains before the normalization, in execution order (flagged outside
+        :data:`BLOCK_GAIN_RANGE`).
     """
 
     layers: tuple[LayerReport, ...]
@@ -136,6 +141,7 @@ class Diagnosis(FrameRepr):
     mean_drift: float
     findings: tuple[str, ...]
     verdict: Literal["healthy", "warning", "unhealthy"]
+    block_gains: tuple[float, ...] = ()
 
     @property
     def healthy(self) -> bool:
@@ -181,6 +187,9 @@ class Diagnosis(FrameRepr):
             "mean_drift": clean("mean_drift", self.mean_drift, f"the product of gains {over}"),
             "second_moment": clean("second_moment", second, f"exp(sum log(1 + 5/n_j)) {over}"),
             "findings": list(self.findings),
+            "block_gains": [
+                clean(f"block_gains[{i}]", g, "overflow") for i, g in enumerate(self.block_gains)
+            ],
             "layers": layers,
             "why_null": why,
         }
@@ -191,8 +200,15 @@ class Diagnosis(FrameRepr):
             f"verdict: {self.verdict}",
             f"beta = {self.beta:.4g} (narrowest hidden layer: {self.narrowest!r} of width "
             f"{self.narrowest_width}, {self.narrowest_share:.0%} of beta); predicted "
-            f"E[M_d]/M_0 = {self.mean_drift:.3g}, E[M_d^2]/M_0^2 ≈ {math.exp(self.log_second_moment):.3g}",
+            f"E[M_d]/M_0 = {self.mean_drift:.3g}"
+            + (" (after the last normalization)" if self.block_gains else "")
+            + f", E[M_d^2]/M_0^2 ≈ {math.exp(self.log_second_moment):.3g}",
         ]
+        if self.block_gains:
+            lines.append(
+                f"{len(self.block_gains)} block(s) closed by a normalization, gains "
+                f"{min(self.block_gains):.3g} to {max(self.block_gains):.3g} (each reset there)"
+            )
         lines += [f"- {f}" for f in self.findings]
         return "\n".join(lines)
 
@@ -260,6 +276,101 @@ def _example_for(model: nn.Module) -> torch.Tensor:
     )
 
 
+_IN_PROJ = "MultiheadAttention.in_proj"
+_OUT_PROJ = "MultiheadAttention.out_proj"
+#: a block closed by a normalization whose gain (product over its layers before the last) is
+#: outside this range is flagged: the normalization then divides by a vanishing/exploding scale
+BLOCK_GAIN_RANGE = (0.1, 10.0)
+
+
+def _walk_with_attention(model: nn.Module, example: torch.Tensor):
+    """:func:`depthlab.walk.walk`, with every ``nn.MultiheadAttention`` call as two weight layers.
+
+    ``MultiheadAttention`` computes its projections functionally (its ``out_proj`` module is
+    never called), so a leaf walk does not see them. Here each call of an attention module adds
+    ``<name>.in_proj_weight`` (the stacked Q, K, V projections, fan-in ``embed_dim``) and
+    ``<name>.out_proj`` (fan-in ``embed_dim``) at the point of the call, in execution order.
+    """
+    from depthlab.walk import LayerInfo
+
+    attn = {m: n for n, m in model.named_modules() if isinstance(m, nn.MultiheadAttention)}
+    if not attn:
+        return walk(model, example)
+    inside = {id(c) for m in attn for c in m.modules() if c is not m}
+    events: list[object] = []  # a leaf module (matched to walk's entries) or ("attn", module)
+    handles = []
+
+    def leaf_hook(mod, inputs, output):
+        events.append(mod)
+
+    def attn_hook(mod, inputs, output):
+        events.append(("attn", mod))
+
+    try:
+        for m in attn:
+            handles.append(m.register_forward_hook(attn_hook))
+        for _, m in model.named_modules():
+            if not list(m.children()):
+                handles.append(m.register_forward_hook(leaf_hook))
+        leaves = walk(model, example)
+    finally:
+        for h in handles:
+            h.remove()
+    out = []
+    it = iter(leaves)
+    for ev in events:
+        if isinstance(ev, tuple):
+            mha = ev[1]
+            name, e = attn[mha], int(mha.embed_dim)
+            for kind, mod, suffix, fo in (
+                (_IN_PROJ, mha, "in_proj_weight", 3 * e),
+                (_OUT_PROJ, mha.out_proj, "out_proj", e),
+            ):
+                out.append(LayerInfo(len(out), f"{name}.{suffix}", mod, kind, e, fo, (), ()))
+            continue
+        li = next(it)
+        if id(li.module) not in inside:
+            out.append(
+                LayerInfo(
+                    len(out),
+                    li.name,
+                    li.module,
+                    li.kind,
+                    li.fan_in,
+                    li.fan_out,
+                    li.input_shape,
+                    li.output_shape,
+                )
+            )
+    return out
+
+
+def _weight(li) -> torch.Tensor:
+    """The weight matrix a layer entry reads (Q, K, V stacked for an attention in-projection)."""
+    if li.kind == _IN_PROJ:
+        m = li.module
+        if m.in_proj_weight is not None:
+            return m.in_proj_weight
+        return torch.cat([m.q_proj_weight, m.k_proj_weight, m.v_proj_weight])
+    return li.module.weight
+
+
+def _closed(follows: list[str]) -> list[bool]:
+    """For each weight layer: does its block end in a normalization (before the readout)?
+
+    A block runs from one weight layer through the next ones until a layer followed by a
+    normalization (closed: its scale is reset there) or the readout (open: it carries on)."""
+    out = [False] * len(follows)
+    state = False
+    for k in range(len(follows) - 1, -1, -1):
+        if follows[k] == "norm":
+            state = True
+        elif follows[k] == "none":
+            state = False
+        out[k] = state
+    return out
+
+
 @guard_probe(name="doctor.diagnose")
 @torch.no_grad()
 def diagnose(model: nn.Module, example: torch.Tensor | None = None) -> Diagnosis:
@@ -289,32 +400,37 @@ def diagnose(model: nn.Module, example: torch.Tensor | None = None) -> Diagnosis
     else:
         if example is None:
             example = _example_for(model)
-        layers = walk(model, example)
+        layers = _walk_with_attention(model, example)
     weight_layers = [li for li in layers if li.fan_in is not None]
     if not weight_layers:
         raise ValueError("the model has no Linear/Conv layer with a weight to diagnose")
     follows = _followers(layers)
-    hidden = [
-        (li, int(li.module.weight.shape[0]))
+    follows = [
+        "attention" if li.kind == _IN_PROJ else f
         for li, f in zip(weight_layers, follows, strict=True)
-        if f != "none"
+    ]
+    closed = _closed(follows)
+    hidden = [  # signal widths: an attention in-projection's 3 x embed_dim rows are not one
+        (li, int(_weight(li).shape[0]))
+        for li, f in zip(weight_layers, follows, strict=True)
+        if f != "none" and li.kind != _IN_PROJ
     ]
     beta = sum(1.0 / n for _, n in hidden)
-    log_m2 = sum(math.log1p(5.0 / n) for _, n in hidden)
     narrow = min(hidden, key=lambda t: t[1]) if hidden else None
 
     reports: list[LayerReport] = []
     findings: list[tuple[int, str]] = []  # (severity, text)
     cum, drift = 1.0, 1.0
     seen_modules: set[int] = set()
+    block_gains: list[float] = []  # one per block closed by a normalization
     for idx, (li, fol) in enumerate(zip(weight_layers, follows, strict=True)):
-        w = li.module.weight
-        n_out = int(w.shape[0])
+        w = _weight(li)
+        n_out = int(w.shape[0]) if li.kind != _IN_PROJ else int(li.fan_in)
         ms, kurt, mx = _weight_stats(w)
         ratio = ms * li.fan_in / 2.0
         dist = _shape(w.numel(), kurt, mx)
         relu = fol.startswith("relu")
-        target = 1.0 if relu or fol == "none" else 0.5
+        target = 1.0 if relu or fol == "none" else 0.5  # attention: linear (Var = 1/fan_in)
         gain = ratio if relu else 2.0 * ratio
         share = (1.0 / n_out) / beta if fol != "none" and beta > 0 else 0.0
         label = f"layer {idx} ({li.kind} {li.name!r}, fan_in {li.fan_in})"
@@ -327,11 +443,30 @@ def diagnose(model: nn.Module, example: torch.Tensor | None = None) -> Diagnosis
                 "Var = 2/fan_in (he_normal)"
             )
             findings.append((2, msg))
-            if id(li.module) not in seen_modules:
+            if id(li.module) not in seen_modules and not closed[idx]:
                 drift *= gain
         elif fol == "norm":
-            cum = 1.0
+            block_gains.append(cum)
+            lo, hi = BLOCK_GAIN_RANGE
             verdict, msg = "ok", "followed by a normalization layer: its scale does not propagate"
+            if not lo <= cum <= hi:
+                verdict = "warn"
+                word = "shrinks" if cum < lo else "grows"
+                msg = (
+                    f"the block ending at {label} {word} the mean square signal by {cum:.3g}x "
+                    "before its normalization, which then divides by that scale; initialize "
+                    "the block's layers with Var = 2/fan_in (he_normal) before a ReLU, "
+                    "1/fan_in otherwise"
+                )
+                findings.append((1, msg))
+            cum = 1.0
+        elif closed[idx]:
+            cum *= gain  # the block's gain, reset at its normalization
+            verdict = "ok"
+            msg = (
+                f"Var = {ratio:.2f}·2/fan_in, inside a block closed by a normalization: its "
+                "scale does not propagate past it (the block's gain is judged there)"
+            )
         elif fol == "none":
             verdict = "info"
             msg = f"readout: Var = {ratio:.2f}·2/fan_in sets the output scale only"
@@ -393,11 +528,8 @@ def diagnose(model: nn.Module, example: torch.Tensor | None = None) -> Diagnosis
                 )
             )
     # FM2 is about un-normalized signal: layers followed by a norm layer do not carry it
-    log_m2_free = sum(
-        math.log1p(5.0 / n)
-        for (_, n), f in zip(hidden, [f for f in follows if f != "none"], strict=True)
-        if f != "norm"
-    )
+    open_layers = {id(li) for li, c in zip(weight_layers, closed, strict=True) if not c}
+    log_m2_free = sum(math.log1p(5.0 / n) for li, n in hidden if id(li) in open_layers)
     if log_m2_free > FM2_WARN:
         findings.append(
             (
@@ -422,13 +554,14 @@ def diagnose(model: nn.Module, example: torch.Tensor | None = None) -> Diagnosis
     return Diagnosis(
         layers=tuple(reports),
         beta=beta,
-        log_second_moment=log_m2,
+        log_second_moment=log_m2_free,
         narrowest=narrow[0].name if narrow else None,
         narrowest_width=narrow[1] if narrow else None,
         narrowest_share=(1.0 / narrow[1]) / beta if narrow else 0.0,
         mean_drift=drift,
         findings=tuple(t for _, t in findings),
         verdict=("healthy", "warning", "unhealthy")[worst],
+        block_gains=tuple(block_gains),
     )
 
 
@@ -445,7 +578,7 @@ def _variance_fix(label: str, ratio: float, target: float, dist: str, relu: bool
         return (
             f"{head}: LeCun-like (1/fan_in) before a ReLU, so E[M] halves per layer; use he_normal"
         )
-    act = "a ReLU" if relu else "a tanh-like activation"
+    act = "a ReLU" if relu else "attention" if fol == "attention" else "a tanh-like activation"
     ideal = "2/fan_in (he_normal)" if relu else "1/fan_in (lecun_normal)"
     return (
         f"{head} before {act}: the mean square signal {trend} by {per:.2f}x here; "

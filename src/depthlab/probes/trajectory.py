@@ -35,6 +35,7 @@ Raghu et al. (2017), "On the expressive power of deep neural networks", ICML.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ import torch
 import torch.autograd.forward_ad as fwAD
 from torch import nn
 
+from depthlab.probes import _memory
 from depthlab.probes._display import FrameRepr
 from depthlab.probes._guard import guard_probe, raise_if_nonfinite
 from depthlab.progress import AUTO, log
@@ -455,6 +457,7 @@ def length(
     max_points: int = 2**17,
     curvature: bool = False,
     chunk: int = 4096,
+    max_memory: int | str | None = None,
 ) -> TrajectoryResult:
     """Length (and curvature) of a curve's image after each chosen layer of ``model``.
 
@@ -476,6 +479,9 @@ def length(
     curvature : adaptive only: also measure the mean curvature (needs a smooth model); a model
         that is not float64 is measured through a float64 copy.
     chunk : adaptive only: parameters per forward pass (bounds memory).
+    max_memory : the memory budget (bytes or ``"2GB"``) the exact trace (or one adaptive
+        chunk) is checked against before it allocates (:mod:`depthlab.probes._memory`); default ``DEPTHLAB_MAX_MEMORY`` or
+        half the free memory. Above it a :class:`~depthlab.probes._memory.MemoryBudgetError`.
 
     Returns
     -------
@@ -513,15 +519,66 @@ def length(
         if method == "exact" or _is_pl(model, example):
             if curvature:
                 raise ValueError("curvature is not defined for piecewise-linear images")
+            n_vert = sum(len(c.vertices) for c in curves)
+            _memory.check(
+                "trajectory.length (exact)",
+                model,
+                points=_memory.exact_points(n_vert, len(curves)),
+                example=example,
+                param_factor=2.0,  # the float64 copy the tracer makes, and the model itself
+                act_factor=4.0,  # every layer's output at every breakpoint, folded, candidates
+                itemsize=8,
+                lower="fewer or shorter curves or a smaller input (method='adaptive' streams)",
+                max_memory=max_memory,
+            )
             return _checked(model, curves, _exact(model, curves, names), dtype, device)
     if curvature and dtype != torch.float64:
         # a central difference of velocities needs float64; measure a float64 copy instead
         import copy
 
         model, dtype = copy.deepcopy(model).to(torch.float64), torch.float64
+    _memory.check(
+        "trajectory.length (adaptive)",
+        model,
+        points=min(chunk, max_points) * len(curves) * (3 if curvature else 1),
+        example=example,
+        param_factor=2.0 if curvature else 1.0,  # a float64 copy for the curvature
+        act_factor=2.0,  # forward-mode AD: every output with its tangent
+        itemsize=8 if curvature else None,
+        lower="a smaller chunk=",
+        max_memory=max_memory,
+    )
     _warn_train_mode(model)
+    _warn_slow(model, len(curves), max_points, curvature)
     res = _adaptive(model, curves, names, tol, n0, max_points, curvature, dtype, device, chunk)
     return _checked(model, curves, res, dtype, device)
+
+
+#: forward-mode work (about 2 x parameters x points) above which the adaptive path says it is slow
+SLOW_WORK = 1e12
+
+
+def _warn_slow(model: nn.Module, n_curves: int, max_points: int, curvature: bool) -> None:
+    """Say so (``depthlab`` log, WARNING) when the adaptive rule may run for minutes: its worst
+    case is ``max_points`` forward-AD passes per curve (three with curvature) of the whole model,
+    and a model in train mode (noisy forward) often reaches it."""
+    n = sum(p.numel() for p in model.parameters())
+    work = 2.0 * n * n_curves * max_points * (3 if curvature else 1)
+    if work <= SLOW_WORK:
+        return
+    training = any(m.training for m in model.modules())
+    logging.getLogger("depthlab").warning(
+        "trajectory.length: the adaptive rule on a %s-parameter model may take long: up to "
+        "%d points x %d curve(s) of forward-mode AD (about %.1e multiply-adds)%s; lower "
+        "max_points= or raise tol= to bound it",
+        f"{n:,}",
+        max_points,
+        n_curves,
+        work,
+        " and the model is in train mode, so it may never converge; call model.eval() first"
+        if training
+        else "",
+    )
 
 
 def _warn_train_mode(model: nn.Module) -> None:

@@ -29,6 +29,7 @@ from torch import nn
 from torch.func import functional_call
 
 from depthlab.numerics import NonFiniteError
+from depthlab.probes import _memory
 from depthlab.probes._display import FrameRepr
 from depthlab.probes._guard import autodiff_safe, guard_probe, guarded, raise_if_nonfinite
 from depthlab.probes.landscape._shared import (
@@ -242,6 +243,7 @@ def eigenvalues(
     seed: int = 0,
     batch_size: int = 4096,
     params: dict[str, torch.Tensor] | None = None,
+    max_memory: int | str | None = None,
 ) -> HessianSpectrum:
     """Top and bottom Hessian eigenvalues of the mean loss over ``data`` by Lanczos on HVPs.
 
@@ -251,8 +253,22 @@ def eigenvalues(
     iters : Lanczos steps (each is one HVP over the whole dataset: ~2 forward + 2 backward passes).
     seed : seed of the start vector.
     params : evaluate at these parameters instead of the model's (e.g. a landscape grid point).
+    max_memory : memory budget checked before the first HVP (bytes or ``"2GB"``; default
+        ``DEPTHLAB_MAX_MEMORY`` or half the free memory): the Lanczos vectors (``iters`` of the
+        parameters' size) and a batch's double-backward graph (:mod:`depthlab.probes._memory`).
     """
     t0 = time.perf_counter()
+    x = data_xy(data)[0]
+    _memory.check(
+        "landscape.hessian.eigenvalues",
+        model,
+        points=min(len(x), batch_size),
+        example=x[0],
+        param_factor=4.0 + iters,  # weights, gradient, HVP, its graph, and the Lanczos basis
+        act_factor=3.0,  # the forward kept for a backward, and the backward kept for a second
+        lower="fewer iters= or a smaller batch_size=",
+        max_memory=max_memory,
+    )
     hvp = HVP(model, loss_fn, data, params, batch_size)
     loss, grad = hvp.loss_and_grad()
     hvp.check(loss, "landscape.hessian.eigenvalues: the loss", params is not None)
@@ -296,8 +312,23 @@ def trace(
     seed: int = 0,
     batch_size: int = 4096,
     params: dict[str, torch.Tensor] | None = None,
+    max_memory: int | str | None = None,
 ) -> HessianTrace:
-    """``tr H ≈ (1/S) Σ_s v_sᵀ H v_s`` with Rademacher ``v_s`` (Hutchinson 1989)."""
+    """``tr H ≈ (1/S) Σ_s v_sᵀ H v_s`` with Rademacher ``v_s`` (Hutchinson 1989).
+
+    ``max_memory``: the memory budget checked before the first HVP, as for :func:`eigenvalues`.
+    """
+    x = data_xy(data)[0]
+    _memory.check(
+        "landscape.hessian.trace",
+        model,
+        points=min(len(x), batch_size),
+        example=x[0],
+        param_factor=5.0,  # weights, gradient, HVP, its graph, the probe vector
+        act_factor=3.0,  # the forward kept for a backward, and the backward kept for a second
+        lower="a smaller batch_size=",
+        max_memory=max_memory,
+    )
     hvp = HVP(model, loss_fn, data, params, batch_size)
     g = torch.Generator().manual_seed(int(seed))
     vals = []

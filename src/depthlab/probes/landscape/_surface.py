@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from depthlab.atomic import atomic_write_bytes
+from depthlab.probes import _memory
 from depthlab.probes._display import FrameRepr
 from depthlab.probes._guard import guard_probe
 from depthlab.probes.landscape._evaluator import SurfaceOptions, evaluate_grid
@@ -153,6 +154,7 @@ def surface(
     address: str | None = None,
     num_cpus: float = 1.0,
     num_gpus: float = 0.0,
+    max_memory: int | str | None = None,
 ) -> Surface:
     """Loss and accuracy on a 1-D or 2-D grid around the model's weights.
 
@@ -184,6 +186,9 @@ def surface(
     jobs, address : processes for ``"local"``; the Ray cluster for ``"ray"``.
     num_cpus, num_gpus : Ray resources per piece (``num_gpus=1``: one GPU per piece). Asking for
         GPUs on a machine that has none (and no ``address``) fails at once.
+    max_memory : memory budget checked before evaluating (bytes or ``"2GB"``; default
+        ``DEPTHLAB_MAX_MEMORY`` or half the free memory): one grid point at a time needs the
+        weights, the directions and one batch's activations (:mod:`depthlab.probes._memory`).
 
     Returns
     -------
@@ -229,6 +234,16 @@ def surface(
     if any(unused.values()):
         names = ", ".join(k for k, v in unused.items() if v)
         raise ValueError(f"{names} apply only to a sharded surface: pass pieces= as well")
+    _memory.check(
+        "landscape.surface",
+        model,
+        points=min(len(x), opts.batch_size or 1024),
+        example=x[0],
+        param_factor=3.0 + len(dirs),  # weights, their copy at a grid point, the directions
+        act_factor=1.0,  # one batch's forward (no backward)
+        lower="a smaller SurfaceOptions(batch_size=...)",
+        max_memory=max_memory,
+    )
     if checkpoint is not None and Path(checkpoint).is_dir():
         raise ValueError(
             f"checkpoint {str(checkpoint)!r} is a directory (a sharded surface's pieces); a "

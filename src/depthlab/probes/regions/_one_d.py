@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from depthlab import pl
+from depthlab.probes import _memory
 from depthlab.probes._guard import guard_probe
 from depthlab.probes.regions import _one_d_fast
 from depthlab.probes.regions._results import Regions1D, Regions1DBatch
@@ -22,6 +23,7 @@ def count_1d(
     *,
     batch: bool | None = None,
     dtype: torch.dtype = torch.float64,
+    max_memory: int | str | None = None,
 ) -> Regions1D | Regions1DBatch:
     """Exact activation regions along one segment ``start -> end``, or along a batch of segments
     ``start[s] -> end[s]``.
@@ -40,6 +42,8 @@ def count_1d(
         (default, exact reference) or ``torch.float32`` (faster; breakpoints to about 1e-6,
         near-degenerate crossings may be decided differently). The general engine, and one
         segment, always work in float64.
+    max_memory : memory budget checked before tracing (bytes or ``"2GB"``; default
+        ``DEPTHLAB_MAX_MEMORY`` or half the free memory): see :mod:`depthlab.probes._memory`.
 
     Returns
     -------
@@ -64,6 +68,18 @@ def count_1d(
     """
     if batch is None:
         batch = _is_batch(model, start, end)
+    n_seg = (start.shape[0] if start.dim() else 0) if batch else 1
+    _memory.check(  # a malformed or empty batch is named by the engines below, not here
+        "regions.count_1d",
+        model,
+        points=_memory.exact_points(2 * n_seg, n_seg),
+        example=(start[0] if batch else start).detach() if n_seg else None,
+        param_factor=2.0,  # the float64 copy the tracer makes
+        act_factor=4.0,  # every layer's output at every breakpoint, folded, candidates
+        itemsize=8,
+        lower="fewer segments per call or a smaller input",
+        max_memory=max_memory,
+    )
     if batch:
         return _count_batch(model, start, end, dtype)
     if dtype != torch.float64:

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from depthlab import pl
+from depthlab.probes import _memory
 from depthlab.probes._guard import guard_probe
 from depthlab.probes.regions._maxpool import _pool_site, _pool_windows
 from depthlab.probes.regions._mesh import _cut, _pack, _Rows, _shoelace, _unpack
@@ -59,6 +60,10 @@ def _site_inputs(
     return torch.cat(out), shape
 
 
+#: planning figure for the memory guard: mesh vertices held at once (plus 16 per unit)
+COUNT_2D_VERTICES = 4096
+
+
 @guard_probe(name="regions.count_2d")
 def count_2d(
     model: nn.Module,
@@ -71,6 +76,7 @@ def count_2d(
     patterns: bool = True,
     eps: float = pl.EPS,
     chunk_elements: int = 2**24,
+    max_memory: int | str | None = None,
 ) -> Regions2D:
     """The exact activation regions of ``model`` on a 2-D window.
 
@@ -85,6 +91,8 @@ def count_2d(
         regioncam convention); for 2-D inputs ``[-1, 1]^2``.
     domain : ``"square"`` (the window) or ``"triangle"`` (the triangle of the three points).
     max_regions : raise :class:`RegionLimitError` once more regions than this appear.
+    max_memory : memory budget checked before the mesh is built (bytes or ``"2GB"``; default
+        ``DEPTHLAB_MAX_MEMORY`` or half the free memory): see :mod:`depthlab.probes._memory`.
     patterns : keep each region's activation pattern (R x units; int8, or int32 when the model
         has a max pool, whose state per output is the winning entry's spatial index).
     eps : relative tolerance for a vertex to count as lying on a unit's kink.
@@ -103,6 +111,17 @@ def count_2d(
     Shallow ReLU nets with ``N`` units on a 2-D input have at most ``1 + N + C(N, 2)`` regions;
     Hanin & Rolnick (2019b) find the count per unit area grows like ``N^2`` whatever the depth.
     """
+    _memory.check(
+        "regions.count_2d",
+        model,
+        points=lambda units: COUNT_2D_VERTICES + 16 * units,
+        example=torch.zeros(2) if points is None else points[0].detach(),
+        param_factor=2.0,  # the float64 copy pl.prepare makes
+        act_factor=2.0,  # every unit's value at every mesh vertex, and the split rows
+        itemsize=8,
+        lower="a smaller window or input, or a smaller max_regions",
+        max_memory=max_memory,
+    )
     if points is None:
         example = torch.zeros(2, dtype=torch.float64)
         prep = pl.prepare(model, example)
