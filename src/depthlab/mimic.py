@@ -34,10 +34,10 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
+from depthlab._display import FrameRepr
 from depthlab._guard import guarded, raise_if_nonfinite
 from depthlab.data.base import Dataset
 from depthlab.nets.activations import activation_module
-from depthlab.probes._display import FrameRepr
 from depthlab.progress import QUIET, Progress
 from depthlab.train import TrainConfig
 from depthlab.train_batched import fit_batched

@@ -18,9 +18,9 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from depthlab._display import FrameRepr
 from depthlab._guard import guarded, raise_if_nonfinite
 from depthlab.data.base import Dataset
-from depthlab.probes._display import FrameRepr
 from depthlab.progress import AUTO, Progress
 
 

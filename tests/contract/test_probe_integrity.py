@@ -507,7 +507,7 @@ def test_adaptive_trajectory_in_train_mode_says_so(caplog):
     model.eval()
     with caplog.at_level("WARNING", logger="depthlab"):
         trajectory.length(model, _CIRCLE, **_ADAPT)
-    assert caplog.text == ""
+    assert "train mode" not in caplog.text  # (the max_points cap may still be logged)
 
 
 @pytest.mark.parametrize("name", ["train.evaluate", "mimic.Teacher.logits"])

@@ -35,6 +35,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "bottom",
         (
             "_devtools",
+            "_display",  # the notebook display mixin of results (pandas + html only)
             "_guard",  # the probe guard (torch + numerics only); engines and probes use it
             "_version",
             "atomic",

@@ -35,9 +35,9 @@ import pandas as pd
 import torch
 from torch import nn
 
+from depthlab._display import FrameRepr
 from depthlab.init import TRUNC2_STD, TRUNC2_VARIANCE
 from depthlab.nets.load import ZOO, load_target  # noqa: F401  (moved to nets.load; kept importable here)
-from depthlab.probes._display import FrameRepr
 from depthlab.probes._guard import guard_probe
 from depthlab.walk import walk
 

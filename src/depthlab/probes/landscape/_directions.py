@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from depthlab.probes._display import FrameRepr
+from depthlab._display import FrameRepr
 from depthlab.probes._guard import guard_probe
 from depthlab.probes.landscape._shared import Direction, params_of
 

@@ -28,9 +28,9 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from depthlab._display import FrameRepr
 from depthlab.numerics import NonFiniteError
 from depthlab.probes import _memory
-from depthlab.probes._display import FrameRepr
 from depthlab.probes._guard import autodiff_safe, guard_probe, guarded, raise_if_nonfinite
 from depthlab.probes.landscape._shared import (
     Data,

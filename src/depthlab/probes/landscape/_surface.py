@@ -21,9 +21,9 @@ import pandas as pd
 import torch
 from torch import nn
 
+from depthlab._display import FrameRepr
 from depthlab.atomic import atomic_write_bytes
 from depthlab.probes import _memory
-from depthlab.probes._display import FrameRepr
 from depthlab.probes._guard import guard_probe
 from depthlab.probes.landscape._evaluator import SurfaceOptions, evaluate_grid
 from depthlab.probes.landscape._sharding import Backend, grid_rows, sharded

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from depthlab import pl
-from depthlab.probes._display import FrameRepr
+from depthlab._display import FrameRepr
 from depthlab.probes.regions._mesh import _shoelace
 
 

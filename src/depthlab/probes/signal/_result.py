@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
-from depthlab.probes._display import FrameRepr
+from depthlab._display import FrameRepr
 
 __all__ = ["SignalMoments"]
 
