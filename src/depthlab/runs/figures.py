@@ -51,8 +51,10 @@ def replot(root: str | Path) -> dict[str, dict[str, str]]:
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"no run directory at {root}")
-    dirs = [root] if (root / "result.json").exists() else sorted(
-        d for d in root.iterdir() if d.is_dir() and (d / "result.json").exists()
+    dirs = (
+        [root]
+        if (root / "result.json").exists()
+        else sorted(d for d in root.iterdir() if d.is_dir() and (d / "result.json").exists())
     )
     if not dirs:
         raise FileNotFoundError(f"no finished runs (result.json) under {root}")
