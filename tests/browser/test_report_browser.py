@@ -58,7 +58,7 @@ def _file(url: str) -> Path:
 def report(tmp_path_factory) -> Path:
     runs = tmp_path_factory.mktemp("report") / "runs"
     make_all(runs)
-    for name in ("universal-approximation", "landscape-skip"):
+    for name in ("universal-approximation", "landscape-skip", "init-variance"):
         run_experiment(name, out_dir=runs / name, scale="tiny", device="cpu")
     return build_report(runs)
 
