@@ -231,6 +231,19 @@ def _nearest_existing(p: Path) -> Path:
     return q
 
 
+def _usable_name(path: str | os.PathLike, flag: str, what: str) -> Path:
+    """The checks every output path shares: not empty, no NUL byte, not too long for the file system."""
+    if str(path).strip() == "":
+        raise InputError(f"{flag} is empty; give {what}")
+    p = Path(path)
+    if "\x00" in str(path):
+        raise InputError(f"{flag} {str(path)!r} contains a NUL byte")
+    long = _too_long(p)
+    if long:
+        raise InputError(f"{flag}: {long}")
+    return p
+
+
 def check_out_dir(path: str | os.PathLike | None, flag: str = "--out") -> Path | None:
     """An output directory that can be created (or is an existing directory); nothing is written.
 
@@ -239,14 +252,7 @@ def check_out_dir(path: str | os.PathLike | None, flag: str = "--out") -> Path |
     """
     if path is None:
         return None
-    if str(path).strip() == "":
-        raise InputError(f"{flag} is empty; give a directory")
-    p = Path(path)
-    if "\x00" in str(path):
-        raise InputError(f"{flag} {str(path)!r} contains a NUL byte")
-    long = _too_long(p)
-    if long:
-        raise InputError(f"{flag}: {long}")
+    p = _usable_name(path, flag, "a directory")
     if p.exists() and not p.is_dir():
         kind = "a file" if p.is_file() else "not a directory"
         raise InputError(f"{flag} {p} exists and is {kind}; give a directory")
@@ -266,14 +272,7 @@ def check_out_file(path: str | os.PathLike | None, flag: str = "--out") -> Path 
     """
     if path is None:
         return None
-    if str(path).strip() == "":
-        raise InputError(f"{flag} is empty; give a file name")
-    p = Path(path)
-    if "\x00" in str(path):
-        raise InputError(f"{flag} {str(path)!r} contains a NUL byte")
-    long = _too_long(p)
-    if long:
-        raise InputError(f"{flag}: {long}")
+    p = _usable_name(path, flag, "a file name")
     if p.is_dir():
         raise InputError(f"{flag} {p} is a directory; give a file name such as {p / 'index.html'}")
     if p.exists() and not p.is_file():

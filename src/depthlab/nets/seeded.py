@@ -1,7 +1,7 @@
 """Seeded construction: draw a model's parameters from a ``torch.Generator``, not the global RNG.
 
 PyTorch's layers initialise themselves from the global RNG, so a model built twice differs
-unless someone calls ``torch.manual_seed`` first. Every constructor in :mod:`depthlab.nets` takes
+unless that global state is reset in between. Every constructor in :mod:`depthlab.nets` takes
 ``generator=`` instead and, given one, re-draws its parameters here with the same
 distributions as PyTorch's defaults:
 
