@@ -101,6 +101,24 @@ def _net_key(depth: int, n_tot: int, seed: int) -> tuple:
     return ("net", depth, n_tot, seed)
 
 
+def _nets(config, ctx: RunContext, n_in: int):
+    """The He nets both experiments measure, one per (depth, total units N, seed), with progress:
+    yields ``(depth, N, seed, width, net)``. Density and distance draw the same nets (same keys)."""
+    jobs = [
+        (d, n, s) for d in config.depths for n in config.total_units for s in range(config.seeds)
+    ]
+    for depth, n_tot, s in ctx.progress.track(jobs, "depth x N x seed"):
+        width = max(1, round(n_tot / depth))
+        g = ctx.generator(*_net_key(depth, n_tot, s))
+        yield (
+            depth,
+            n_tot,
+            s,
+            width,
+            he_net(n_in, width, depth, 10, g, config.bias_std).to(ctx.device),
+        )
+
+
 def density_claims(segments: pd.DataFrame) -> tuple[list, pd.DataFrame, pd.DataFrame]:
     """The two Thm 1 claims from the per-segment table (``depth, N, seed, density``).
 
@@ -173,16 +191,7 @@ class RegionsDensity:
         x, *_ = load_inputs(config.data, ctx.seed)
         a, b = regions.segments_through(x, config.n_segments, ctx.generator("segments"))
         rows, breaks, curve = [], [], []
-        jobs = [
-            (d, n, s)
-            for d in config.depths
-            for n in config.total_units
-            for s in range(config.seeds)
-        ]
-        for depth, n_tot, s in ctx.progress.track(jobs, "depth x N x seed"):
-            width = max(1, round(n_tot / depth))
-            g = ctx.generator(*_net_key(depth, n_tot, s))
-            net = he_net(x.shape[1], width, depth, 10, g, config.bias_std).to(ctx.device)
+        for depth, n_tot, s, width, net in _nets(config, ctx, x.shape[1]):
             res = regions.count_1d(net, a.to(ctx.device), b.to(ctx.device), batch=True)
             for i in range(config.n_segments):
                 rows.append(
@@ -320,16 +329,7 @@ class RegionsDistance:
         _, _, xt, _ = load_inputs(config.data, ctx.seed)
         pts = xt[: config.n_points].to(ctx.device)
         rows = []
-        jobs = [
-            (d, n, s)
-            for d in config.depths
-            for n in config.total_units
-            for s in range(config.seeds)
-        ]
-        for depth, n_tot, s in ctx.progress.track(jobs, "depth x N x seed"):
-            width = max(1, round(n_tot / depth))
-            g = ctx.generator(*_net_key(depth, n_tot, s))
-            net = he_net(xt.shape[1], width, depth, 10, g, config.bias_std).to(ctx.device)
+        for depth, _n_tot, s, width, net in _nets(config, ctx, xt.shape[1]):
             d = regions.distance_to_boundary(net, pts).distance.cpu()
             rows.append(
                 {
