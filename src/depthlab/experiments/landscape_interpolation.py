@@ -63,6 +63,19 @@ Claims (regions fixed before measuring):
    can never be decided, and with a half-width of ≈ 1.3 points a 1-point boundary could not
    separate "no gap" from it; 2 points can separate "no gap" from a Keskar-sized one.
 
+First result of this design (commit 83659b1; ``OMP_NUM_THREADS=1 depthlab run
+landscape-1d-interpolation --device cpu``, seed 0, 2 shared cores: 2 min 48 s wall, 81.9 s CPU),
+n = 8 seeds, mean final training loss SB 0.126, LB 0.123 (SB 57-60 epochs, LB 89-107):
+
+- ``monotone-init-to-final``: holds, 0, 95% [0, 0];
+- ``large-batch-sharper``: holds, 1.33, 95% [1.15, 1.55] (φ LB 0.134, SB 0.100; LB sharper in
+  all 8 seeds);
+- ``large-batch-larger-lambda-max``: holds, 25.0, 95% [15.3, 34.7] (λ_max LB 90.5, SB 65.4);
+- ``small-batch-generalizes``: inconclusive, 0.0075, 95% [-0.0067, 0.0216] (test accuracy SB
+  0.774, LB 0.766). The gap is under a point, but the per-seed SD came out at 1.7 points (1.5
+  expected), so the half-width is 1.4 points and the interval's top passes the 2-point boundary
+  by 0.16. Not retuned: about 12 seeds (half-width ≈ 1.1) or ``--scale paper`` would decide it.
+
 History: the first design (issue 13, 5 seeds, SB and LB each to loss 0.1) compared nets at
 different training losses (no SB run reached 0.1 in 60 epochs); the same-loss rule then gave
 (commit 956013e, 5 seeds): monotone holds (0, [0, 0]); sharper inconclusive (0.20, [-0.18,
