@@ -82,7 +82,24 @@ test-accuracy difference (1.4 points) could not separate the 2-point region from
 measured per-seed SD of 1.7 points, 16 seeds give a half-width of ≈ 2.13 × 1.7 / 4 ≈ 0.9 points,
 so a true gap near the 8-seed estimate (0.75) would put the interval's top below 2 points and a
 Keskar-sized gap (≥ 3 points) its bottom above. All four claims read the same seeds, so each
-records the change in its history. Budget ≈ 170 s of CPU. Result at 16 seeds: not yet run.
+records the change in its history. Budget ≈ 170 s of CPU.
+
+Result at 16 seeds (design commit 5d2a8ac; ``OMP_NUM_THREADS=1 depthlab run
+landscape-1d-interpolation --device cpu``, seed 0, 2 heavily shared cores: 8 min 44 s wall,
+181.5 s CPU), n = 16 seeds, mean final training loss SB 0.123, LB 0.120 (SB 57-60 epochs, 15 of
+16 stopping at the 60-epoch cap as before; LB 85-109). Seeds 0-7 reproduce the 8-seed run
+exactly (gap 0.00745, ratio 1.334, λ_max 25.04):
+
+- ``monotone-init-to-final``: holds, 0, 95% [0, 0];
+- ``large-batch-sharper``: holds, 1.25, 95% [1.14, 1.38] (φ LB 0.130, SB 0.103; LB sharper in
+  15 of 16 seeds);
+- ``large-batch-larger-lambda-max``: holds, 23.0, 95% [16.4, 29.5] (λ_max LB 87.1, SB 64.2);
+- ``small-batch-generalizes``: **fails**, 0.0036, 95% [-0.0042, 0.0115] (test accuracy SB 0.778,
+  LB 0.774; per-seed SD of the difference 1.5 points, half-width 0.78). Seeds 8-15 alone gave a
+  gap of -0.02 points. At this scale LB is measurably sharper (both measures) yet generalizes
+  within about a point of SB: the interval excludes Keskar's smallest non-MNIST gap of 2 points
+  (consistent with their 0.2-point MNIST gap; Dinh et al. 2017 showed sharpness alone need not
+  determine generalization). Not retuned.
 
 History: the first design (issue 13, 5 seeds, SB and LB each to loss 0.1) compared nets at
 different training losses (no SB run reached 0.1 in 60 epochs); the same-loss rule then gave
