@@ -137,8 +137,8 @@ if __name__ == "__main__":  # pragma: no cover - the README's table generator
 COST_HINT_S = {
     "resnet-degradation": 200.0,
     "landscape-skip": 200.0,
-    "mimic": 90.0,
-    "landscape-1d-interpolation": 80.0,
+    "mimic": 85.0,
+    "landscape-1d-interpolation": 180.0,
     "compositional": 70.0,
     "multiplication": 40.0,
     "init-trainable-depth": 60.0,
