@@ -139,7 +139,7 @@ COST_HINT_S = {
     "landscape-skip": 200.0,
     "mimic": 85.0,
     "landscape-1d-interpolation": 180.0,
-    "compositional": 70.0,
+    "compositional": 95.0,
     "multiplication": 40.0,
     "init-trainable-depth": 60.0,
     "init-trainability": 25.0,
