@@ -43,6 +43,17 @@ channels, 8 seeds, 30 epochs over all 4000 examples.
 Time budget: default about 150 s of CPU (one thread; the previous 4-seed, 4-epoch design took
 35 s); ``--quick`` about 6 s (tiny: expect the quick verdicts to be noisy).
 
+Measured at the default scale (seed 0, design commit 9f44c4c, 197 s CPU, one thread, 9.3 min
+wall on the shared 2-core box): ``plain-degrades`` holds (14.3 [8.80, 23.1]; shallow nets of
+either kind reach training losses 0.03-0.18, the 33-layer plain nets stay at 0.56-1.11),
+``shortcuts-win-at-depth`` holds (23.9 [11.0, 52.0]), ``residual-no-degradation`` is still
+**inconclusive** (0.714 [0.327, 1.56]). Residual losses at 4 / 16 blocks per seed 0-7: 0.041 /
+0.037, 0.076 / 0.056, 0.070 / 0.032, 0.045 / 0.026, 0.060 / 0.016, 0.047 / 0.016, 0.048 /
+0.037, 0.047 / 0.260: in 7 of 8 seeds the deep residual net ends lower, but seed 7's stalls
+(92.8 % training accuracy), a log ratio of +1.71 that lifts the spread of the 8 log ratios to
+0.93 (the design assumed about 0.4) and the interval past 1.1. Not retuned after the result; the
+paper scale (8 seeds, 30 epochs over 4000 examples) is where it can be decided.
+
 Previous result (4 seeds, 4 epochs, design commit f980b5e, 35 s CPU): ``plain-degrades`` held
 (1.85 [1.58, 2.15]), ``shortcuts-win-at-depth`` held (4.20 [2.19, 8.06]),
 ``residual-no-degradation`` was **inconclusive** (0.72 [0.38, 1.36]); the first run of that
