@@ -40,7 +40,7 @@ BatchNorm keeps these nets out of ``fit_batched``; they train one after another.
 (``--scale paper``) uses 9 and 27 blocks (19 and 55 conv layers, He et al.'s 20 / 56), 16
 channels, 8 seeds, 30 epochs over all 4000 examples.
 
-Time budget: default about 150 s of CPU (one thread; the previous 4-seed, 4-epoch design took
+Time budget: default about 200 s of CPU (one thread; the previous 4-seed, 4-epoch design took
 35 s); ``--quick`` about 6 s (tiny: expect the quick verdicts to be noisy).
 
 Measured at the default scale (seed 0, design commit 9f44c4c, 197 s CPU, one thread, 9.3 min
