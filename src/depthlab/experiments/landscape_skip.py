@@ -49,6 +49,26 @@ freedom, q = 2.78). Several direction pairs per net do not fit the budget; pairs
 seeds. Cost of the pilot: 44 s CPU for one seed (training about 26 s, surfaces about 7 s; the
 surfaces evaluate 8 grid points per forward call on the CPU).
 
+First result of this design (design commit 320ec0e; ``OMP_NUM_THREADS=1 depthlab run
+landscape-skip --device cpu``, seed 0, 2 shared cores under load: 8 min 15 s wall, 184 s CPU
+(181 s user + 3 s sys), 0.8 GB peak), n = 5 seeds:
+
+- ``noskip-deep-less-convex``: **inconclusive**, 0.195, 95% [0.044, 0.346] against ``>= 0.10``.
+  The depth-32 no-skip basin is less convex than the skip one in every seed (paired differences
+  0.07 / 0.32 / 0.32 / 0.19 / 0.09; mean basin score 0.30 against 0.10), but the spread over
+  seeds (sd 0.12) leaves the lower end below the margin. Beside it: centre ``|λmin/λmax|``
+  0.0036 (no skip) against 0.0004 (skip); whole-grid score 0.54 against 0.31.
+- ``skip-alike-across-depth``: **inconclusive**, 0.076, 95% [0.037, 0.115] against ``<= 0.10``
+  (skip basin scores 0.08 / 0.05 / 0.10 at depths 8 / 20 / 32).
+- ``noskip-accuracy-drops``: **holds**, -0.451, 95% [-0.533, -0.369]: no-skip test accuracy
+  0.941 / 0.784 / 0.490 at depths 8 / 20 / 32 (skip 0.961 / 0.967 / 0.965).
+
+Not retuned after the result (issue 14's rule). The two surface claims point the way Li et al.
+found, but at 5 seeds the t interval (q = 2.78) is wider than the distance of the estimate from
+the region's edge; with the measured spread, about 10 seeds would be needed (a new design with
+its own design commit, about 370 s CPU at this size, above this experiment's CPU budget), or
+several direction pairs per net to lower the within-seed noise of the score.
+
 Claims (``depthlab.experiments._landscape_skip_claims``; regions carried over from the earlier
 design, the statistic changed: see each claim's history):
 
