@@ -12,68 +12,6 @@ import pandas as pd
 import pytest
 
 from depthlab.experiments.landscape_interpolation import _worst_rise, interpolation_claims
-from depthlab.experiments.landscape_skip import skip_claims
-
-NOISE = (0.0, 0.01, -0.01)  # per-seed jitter, three seeds
-
-
-def nets_table(nc_skip, nc_plain, acc_plain, acc_skip=0.9) -> pd.DataFrame:
-    """One row per (depth, skip, seed): scores and accuracies given per depth, jittered by seed."""
-    rows = []
-    for i, depth in enumerate((6, 12, 20)):
-        for seed, e in enumerate(NOISE):
-            rows.append(
-                {
-                    "depth": depth,
-                    "skip": True,
-                    "seed": seed,
-                    "nonconvexity": nc_skip[i] + e,
-                    "ratio_center": 0.1,
-                    "test_acc": acc_skip + e,
-                }
-            )
-            rows.append(
-                {
-                    "depth": depth,
-                    "skip": False,
-                    "seed": seed,
-                    "nonconvexity": nc_plain[i] + e / 2,
-                    "ratio_center": 0.3,
-                    "test_acc": acc_plain[i] + e,
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def verdicts(claims) -> dict[str, str]:
-    return {c.id: c.verdict for c in claims}
-
-
-def test_skip_claims_hold_on_li_et_al_like_data():
-    claims = skip_claims(nets_table((0.05, 0.06, 0.05), (0.1, 0.3, 0.6), (0.85, 0.6, 0.4)))
-    assert verdicts(claims) == {
-        "li-2018.noskip-deep-less-convex": "holds",
-        "li-2018.skip-alike-across-depth": "holds",
-        "li-2018.noskip-accuracy-drops": "holds",
-    }
-    c = claims[0]
-    assert c.kind == "empirical" and c.n == 3 and c.unit == "seeds"
-    assert c.estimate == pytest.approx(0.55, abs=0.01)
-    assert (c.region.lo, c.region.hi) == (0.10, None)
-    assert (claims[1].region.lo, claims[1].region.hi) == (None, 0.10)
-    assert (claims[2].region.lo, claims[2].region.hi) == (None, -0.02)
-    # fitted change over depth 6..20: the slope of (0.85, 0.6, 0.4) on (6, 12, 20) times 14
-    assert claims[2].estimate == pytest.approx(-0.4446, abs=1e-3)
-    assert claims[0].history and claims[0].history[0].field == "tolerance"
-
-
-def test_skip_claims_fail_when_the_plain_net_is_as_convex_alike_and_accurate():
-    claims = skip_claims(nets_table((0.0, 0.3, 0.6), (0.0, 0.3, 0.6), (0.5, 0.7, 0.9)))
-    assert verdicts(claims) == {
-        "li-2018.noskip-deep-less-convex": "fails",
-        "li-2018.skip-alike-across-depth": "fails",
-        "li-2018.noskip-accuracy-drops": "fails",
-    }
 
 
 SEED_JITTER = (0.0, 0.01, -0.01, 0.02, -0.02, 0.005, -0.005, 0.0)  # eight seeds
