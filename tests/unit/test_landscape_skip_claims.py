@@ -69,7 +69,8 @@ def test_skip_claims_hold_on_li_et_al_like_data():
     assert (claims[2].region.lo, claims[2].region.hi) == (None, -0.02)
     # each claim records the change of statistic, with the old design's result
     for c in claims:
-        change = c.history[-1]
+        change, seeds = c.history[-2], c.history[-1]
+        assert seeds.field == "seeds" and seeds.new.startswith("12")
         assert change.field == "statistic" and change.date == "2026-12-02"
         assert "3cfede8" in change.old and "inconclusive" in change.old
         assert "basin" in change.new or "deepest" in change.new
@@ -146,3 +147,12 @@ def test_basin_nonconvexity_needs_a_2d_grid():
     )
     with pytest.raises(ValueError, match="basin_nonconvexity needs a 2-D grid"):
         landscape.basin_nonconvexity(flat, 1.0)
+
+
+def test_default_design_has_twelve_seeds_and_the_change_is_recorded():
+    from depthlab.experiments._landscape_skip_claims import SEEDS_CHANGE
+    from depthlab.experiments.landscape_skip import LandscapeSkipConfig
+
+    assert LandscapeSkipConfig.build({}, scale="default").seeds == 12
+    assert SEEDS_CHANGE.field == "seeds" and SEEDS_CHANGE.old.startswith("5 ")
+    assert "0.195" in SEEDS_CHANGE.old and "power" in SEEDS_CHANGE.reason

@@ -34,7 +34,8 @@ one seed index.
 
 Default (CPU): depths **8 / 20 / 32** weight layers (3 / 9 / 15 blocks), 8 channels, all 4000
 MNIST-1D training examples (1000 test), **10 epochs** of SGD (lr 0.05, momentum 0.9, weight
-decay 5e-4, batch 128, cosine), **5 seeds × 1 direction pair**, a **25×25** grid over
+decay 5e-4, batch 128, cosine), **12 seeds × 1 direction pair** (5 in the first run of
+this design, below; raised to 12 for power before any 12-seed run, see the claims' history), a **25×25** grid over
 **[-0.5, 0.5]²** on 64 examples, Hessian at the centre over 128 examples (8 Lanczos steps).
 Why: a 1-seed pilot (cost and training only) showed the depth-8 nets train with or without
 skips (about 96 % test accuracy, as ResNet-20 does in Li et al.), while without skips depth 20
@@ -68,6 +69,12 @@ found, but at 5 seeds the t interval (q = 2.78) is wider than the distance of th
 the region's edge; with the measured spread, about 10 seeds would be needed (a new design with
 its own design commit, about 370 s CPU at this size, above this experiment's CPU budget), or
 several direction pairs per net to lower the within-seed noise of the score.
+
+Power change (2026-12-02, before any run at it): seeds 5 -> 12, nothing else. From the 5-seed
+run's per-seed spreads (sd 0.12 of the paired no-skip minus skip difference; 0.031 of the skip
+nets' spread over depths), 12 seeds (t quantile 2.20) give half-widths of about 0.076 and 0.020,
+narrow enough to decide both surface claims either way; about 440 s of CPU (above the 220 s
+lane budget; the whole default run stays under 20 minutes with ``reproduce --jobs 2``).
 
 Claims (``depthlab.experiments._landscape_skip_claims``; regions carried over from the earlier
 design, the statistic changed: see each claim's history):
@@ -136,7 +143,7 @@ class LandscapeSkipConfig(ExperimentConfig):
         description="weight-layer depths; default mnist1d [8, 20, 32] ([4, 8] with --quick), "
         "cifar10 [20, 56, 110] ([8, 14] with --quick)",
     )
-    seeds: int = Field(5, ge=1, le=64, description="independent nets per (depth, skip)")
+    seeds: int = Field(12, ge=1, le=64, description="independent nets per (depth, skip)")
     direction_pairs: int = Field(1, ge=1, le=16, description="direction pairs per net")
     channels: int = Field(8, ge=1, le=256, description="base channels of the 1-D ResNets (mnist1d)")
     n_train: int | None = Field(None, ge=64, le=50_000, description="training examples (None: all)")
