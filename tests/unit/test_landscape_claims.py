@@ -13,7 +13,6 @@ import pytest
 
 from depthlab.experiments.landscape_interpolation import _worst_rise, interpolation_claims
 
-
 SEED_JITTER = (0.0, 0.01, -0.01, 0.02, -0.02, 0.005, -0.005, 0.0)  # eight seeds
 
 
