@@ -51,7 +51,8 @@ def test_interpolation_tiny_run(tmp_path):
         "max_epochs_small": 1,
         "max_epochs_large": 2,
         "points": 5,
-        "sharpness_dirs": 1,
+        "sharpness_dirs": 2,
+        "n_test": 200,
         "n_curvature": 64,
         "lanczos_iters": 3,
     }
@@ -65,6 +66,8 @@ def test_interpolation_tiny_run(tmp_path):
     runs = res.tables["runs"]
     assert len(runs) == 4 and set(runs["regime"]) == {"SB", "LB"}
     assert (runs["lambda_max"] > 0).all()
+    assert runs["sharpness"].notna().all()
+    assert set(paths[paths.split == "test"].groupby("path").size()) == {5}
     assert len(res.claims) == 4 and all(c.kind == "empirical" and c.n == 2 for c in res.claims)
     assert len(res.figures) == 2
 

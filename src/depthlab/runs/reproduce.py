@@ -129,3 +129,97 @@ if __name__ == "__main__":  # pragma: no cover - the README's table generator
         readme.write_text(with_paper_table(readme.read_text(encoding="utf-8")), encoding="utf-8")
     else:
         print(paper_sizes_markdown())
+
+
+# Seconds of CPU each experiment took at default scale (1 thread, 2-core machine, 2026-12), used only
+# to start the longest first when experiments run in parallel (longest-processing-time order keeps
+# two workers busy until the end). An experiment missing here counts as 30 s.
+COST_HINT_S = {
+    "resnet-degradation": 200.0,
+    "landscape-skip": 200.0,
+    "mimic": 90.0,
+    "landscape-1d-interpolation": 80.0,
+    "compositional": 70.0,
+    "multiplication": 40.0,
+    "init-trainable-depth": 60.0,
+    "init-trainability": 25.0,
+    "universal-approximation": 20.0,
+    "sawtooth-depth-separation": 14.0,
+}
+
+
+def default_jobs(device: str = "auto", cpu_count: int | None = None) -> int:
+    """``reproduce``'s default ``--jobs``: 2 worker processes where there are 2 or more CPUs and
+    the run is on the CPU, else 1 (experiments on one GPU would share its memory)."""
+    import os
+
+    from depthlab.context import resolve_device
+
+    n = os.cpu_count() if cpu_count is None else cpu_count
+    if (n or 1) < 2 or resolve_device(device).type != "cpu":
+        return 1
+    return 2
+
+
+def longest_first(names: list[str]) -> list[str]:
+    """``names`` ordered by :data:`COST_HINT_S`, longest first (stable for ties)."""
+    return sorted(names, key=lambda n: -COST_HINT_S.get(n, 30.0))
+
+
+def run_in_worker(
+    name: str, out_dir: str, seed: int, device: str, scale: str, threads: int | None
+) -> tuple[Any, float]:
+    """One experiment in a worker process (no progress bars there): its Result and wall seconds."""
+    import time
+
+    from depthlab.progress import QUIET
+    from depthlab.runs.runner import run_experiment
+
+    t0 = time.perf_counter()
+    result = run_experiment(
+        name,
+        {},
+        out_dir=out_dir,
+        scale=scale,
+        seed=seed,
+        device=device,
+        progress=QUIET,
+        threads=threads,
+    )
+    return result, time.perf_counter() - t0
+
+
+def run_parallel(
+    names: list[str],
+    out: Path,
+    *,
+    jobs: int,
+    seed: int,
+    device: str,
+    scale: str,
+    threads: int | None,
+):
+    """Run ``names`` in ``jobs`` local worker processes, longest first; yield one
+    ``(name, result_or_exception, seconds)`` per experiment as each finishes. Results do not
+    depend on ``jobs``: every experiment draws from its own seeded streams."""
+    import time
+
+    from depthlab.parallel.executors import LocalExecutor
+
+    started: dict[str, float] = {}
+    tasks = [
+        (n, run_in_worker, (n, str(out / n), seed, device, scale, threads))
+        for n in longest_first(names)
+    ]
+    executor = LocalExecutor(jobs=jobs, retries=0)
+    try:
+        for event in executor.run(tasks):
+            if event.kind == "start":
+                started[event.key] = time.perf_counter()
+            elif event.kind == "result":
+                result, seconds = event.value
+                yield event.key, result, seconds
+            else:
+                yield event.key, event.value, time.perf_counter() - started[event.key]
+    finally:
+        executor.close()
