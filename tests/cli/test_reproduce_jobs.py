@@ -57,6 +57,8 @@ def test_default_jobs_and_order():
     assert default_jobs("cpu", cpu_count=1) == 1
     assert default_jobs("cpu", cpu_count=2) == 2
     assert default_jobs("cpu", cpu_count=64) == 2
+    assert default_jobs("cuda", cpu_count=64) == 1  # one GPU: experiments would share its memory
+    assert default_jobs("cuda:3", cpu_count=2) == 1  # no raise without CUDA: the run reports it
     names = ["init-mean", "resnet-degradation", "mimic", "phase-diagram"]
     order = longest_first(names)
     assert order[0] == "resnet-degradation" and order[1] == "mimic"

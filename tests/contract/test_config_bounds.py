@@ -46,8 +46,6 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("landscape-skip", "weight_decay"): {"zero"},
     # zero warm-up epochs: the large-batch lr from the first step
     ("landscape-1d-interpolation", "warmup_epochs"): {"zero"},
-    # zero least growth: the plain "the gap grows" region (slope >= 0), without a minimal effect
-    ("compositional", "min_growth"): {"zero"},
 }
 
 # Experiments whose Configs still lack bounds (issue 13, item 5): none left.

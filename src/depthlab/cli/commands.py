@@ -215,10 +215,7 @@ def reproduce_cmd(
     threads = _threads(threads)
     if jobs is not None and jobs < 1:
         fail(f"--jobs must be >= 1, got {jobs}")
-    try:
-        jobs = default_jobs(device) if jobs is None else jobs
-    except ValueError as exc:
-        fail(str(exc))
+    jobs = default_jobs(device) if jobs is None else jobs
     skipped = []
 
     names = list(registry())

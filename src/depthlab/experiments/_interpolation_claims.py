@@ -29,8 +29,21 @@ SAME_LOSS = Change(
     "(0.092-0.099), so the nets were not compared at the same training loss",
 )
 SEEDS = "the seeds of the issue-14 design, for the power of the Keskar claims (about 10 s each)"
+SEEDS_16 = Change(
+    DAY,
+    "seeds",
+    "8 (result 427743c: small-batch-generalizes inconclusive, 0.0075, 95% [-0.0067, 0.0216]; "
+    "large-batch-sharper holds, 1.33, 95% [1.15, 1.55]; large-batch-larger-lambda-max holds, "
+    "25.0, 95% [15.3, 34.7]; monotone-init-to-final holds, 0, 95% [0, 0])",
+    "16",
+    "power: the 8-seed half-width (1.4 points) could not separate the 2-point region from no gap; "
+    "the lead decided 16 from the measured per-seed SD of the paired difference (1.7 points; "
+    "half-width ~0.9 points with t_15 = 2.13), before any 16-seed run. Every claim's data come "
+    "from the same seeds, so all four change; nothing else (region, statistic, sizes, budgets)",
+)
 HISTORY_MONOTONE = (
     Change(DAY, "seeds", "5 seeds (result 956013e: holds, 0, 95% [0, 0])", "8 seeds", SEEDS),
+    SEEDS_16,
 )
 HISTORY_SHARPER = (
     SAME_LOSS,
@@ -49,12 +62,14 @@ HISTORY_SHARPER = (
         "probes; at 0.1 the rise is quadratic in the step. A region [1, inf) on the ratio can "
         "never fail; [1.1, inf) (far below Keskar's order-of-magnitude ratios) can",
     ),
+    SEEDS_16,
 )
 HISTORY_LAMBDA = (
     SAME_LOSS,
     Change(
         DAY, "seeds", "5 seeds (result 956013e: holds, 23.3, 95% [12.9, 33.8])", "8 seeds", SEEDS
     ),
+    SEEDS_16,
 )
 HISTORY_GAP = (
     SAME_LOSS,
@@ -70,6 +85,7 @@ HISTORY_GAP = (
         "binomial noise of 1000 test examples; 5000 fresh ones and 8 seeds give a half-width "
         "of ~1.3 points, too wide for a 1-point boundary to separate 'no gap' from it",
     ),
+    SEEDS_16,
 )
 
 

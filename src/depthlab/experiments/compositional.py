@@ -12,9 +12,10 @@ Targets (inputs ``U[-1, 1]^n``; **each seed draws its own target**):
 Models, at matched parameter budgets (tanh throughout):
 
 - shallow: ``n -> H -> 1``;
-- generic deep: ``n -> w x log2(n) -> 1`` (in the tables and figure, in no claim);
 - tree-structured deep: :class:`depthlab.nets.TreeNet`, one ``2 -> m -> 1`` net per node of
-  the target's graph, ``(n - 1)(4m + 1)`` parameters.
+  the target's graph, ``(n - 1)(4m + 1)`` parameters;
+- generic deep: ``n -> w x log2(n) -> 1``, in no claim, only with ``generic_deep`` (the paper
+  scale; off at the default scale since the confirmatory design, to pay for its seeds).
 
 All node widths and seeds of one model family train together in one
 :func:`~depthlab.train_batched.fit_batched` run (narrow nets zero-padded, exact for tanh; one
@@ -23,74 +24,86 @@ against parameters.
 
 Claims (THEORY.md §6; Poggio et al. 2017, Thms 1-2): to reach accuracy eps, shallow nets need
 ``O(eps^{-n/m})`` units, tree-shaped deep nets ``O((n−1) eps^{-2/m})``. So (1) at matched
-parameters the tree-structured deep nets reach lower error than shallow ones; (2) the advantage
-grows with n; (3) on the control target the advantage shrinks.
+parameters the tree-structured deep nets reach lower error than shallow ones; (2) the gap grows
+with n: the shallow net's error falls with its size at a rate that worsens with n (MSE
+``~ N^{-2m/n}``), the tree's at a rate independent of n (``~ N^{-m}``); (3) on the control
+target the advantage shrinks.
 
-Design (issue 14; fixed before the first run at it, commit "design: compositional ...")
+Design (issue 14; commit "design: compositional ..." 9cf7256, then the confirmatory one)
 ----------------------------------------------------------------------------------------
 - n = 4, 8, 16. **Budgets grow with the tree**: node widths m = 2, 4, 8, and at each n every
-  model is matched to the tree's ``(n-1)(4m+1)`` parameters (27-495). This is the theorems'
-  own scaling: at these budgets the tree's accuracy per node is the same at every n, while a
-  shallow net's error at the same total must rise with n (``N^{-m/n}``). (The old fixed budgets
-  80/250/800 gave the tree one unit per node at n = 16, budget 80.)
-- **Fresh samples**: 1000 Adam steps (lr 1e-2, cosine) of 128 new points each (128,000
-  training points, one epoch, no point seen twice); 2048 test points. The theorems are about
-  approximation; the old 512 fixed points kept every model at n = 16 at the no-learning floor
-  (relative MSE 0.3-1.1). A pilot (run seed 12345, 2 seeds, the tree net only) reached
-  relative MSE 0.006-0.13 at n = 16 in 1000 steps: the target is learnable at this budget.
-- **8 seeds, the independent unit**: seed s draws the target (tree coefficients, or the
+  model is matched to the tree's ``(n-1)(4m+1)`` parameters (27-495), the theorems' scaling.
+- **Fresh samples**: 1000 Adam steps (lr 1e-2, cosine) of 128 new points each (one epoch, no
+  point seen twice); 2048 test points (the theorems are about approximation).
+- **Seeds, the independent unit**: seed s draws the target (tree coefficients, or the
   control's), every model's initialisation and its order of the fresh samples (the input pool
-  is shared). The claim is then about the class of compositional functions, not one draw per
-  n. Per seed s and (target, n) the advantage is ``A(s) = geometric mean over node widths of
-  shallow error / tree error`` (the shallow and tree nets of seed s fit the same target).
+  is shared). Per seed s and (target, n): ``A(s) = geometric mean over node widths of shallow
+  error / tree error``, and the **rates** ``s_shallow(n)``, ``s_tree(n)``: the least-squares
+  slopes of ln(relative test MSE) on ln(parameters) over the three node widths (each family on
+  its own parameter counts).
 - (1) ``poggio-2017.tree-beats-shallow``: per seed, the geometric mean of A over n on the
-  compositional target; t interval on logs over seeds; region ``>= 1.5`` (a clear advantage,
-  ``advantage_threshold``).
-- (2) ``poggio-2017.gap-grows-with-n``: per seed, the least-squares slope of ``ln A`` on
-  ``log2 n`` over **all** n (a trend, not two endpoints); t interval over seeds; region
-  ``>= ln 1.2 = 0.182`` (``min_growth``): the least growth that counts is 20 % per doubling of
-  n (1.44x from n = 4 to 16), stated before the run, so a negligible rise cannot hold and a
-  small one can fail.
+  compositional target; t interval on logs over seeds; region ``>= 1.5``.
+- (2) ``poggio-2017.gap-grows-with-n`` (**confirmatory design**): per seed, the rate gap
+  ``r(n) = s_shallow(n) - s_tree(n)`` and its least-squares slope on ``log2 n`` over every n
+  (with n = 4, 8, 16 equally spaced in log2 n this is ``(r(16) - r(4)) / 2``: the middle n has
+  no weight in a 3-point slope); t interval over seeds; region ``>= 0.1`` per doubling
+  (``min_rate_growth``): the rate gap must widen by at least 0.2 from n = 4 to 16. Why 0.1:
+  the theorems give an MSE rate gap ``m - 2m/n``, widening by ``3m/16`` per doubling over
+  n = 4..16 (0.19-0.28 for the tree's measured m ~ 1.0-1.5); 0.1 is about half the least
+  of these, so a widening too small to be the theorems' cannot count.
+  Why this statistic: the theorems are about rates; the first design averaged ln(ratio) over
+  the budgets, which mixes the rates with the constants (it came out -0.082, 95% [-0.514,
+  0.351], inconclusive). The rate idea was seen in that exploratory run (design 9cf7256, result
+  2e680b3; shallow slopes -1.04, -0.52, -0.24 at n = 4, 8, 16, the tree's -1.3 to -1.5), so
+  the confirmatory run uses **fresh draws**: ``draws="confirmatory"`` salts every stream
+  (inputs, targets, initialisations, sample order) with ``"confirm"``; no target or
+  initialisation of the exploratory run is reused (``draws="exploratory"`` reproduces it).
+  **20 seeds** (was 8): on the exploratory run's draws the per-seed trend of r had mean 0.36
+  and sd 0.54 (computed after that run, to size this one), so 20 seeds give a half-width of
+  about 0.25: it holds if the estimate is at least about 0.35 (about half the time if the
+  true effect is the exploratory 0.36), fails if it is at most about -0.15, and is
+  inconclusive between. Power is limited by the CPU budget (80 s): the seeds are
+  paid for by dropping the generic deep family (in no claim) from the default scale.
 - (3) ``poggio-2017.control-advantage-shrinks``: per seed, the compositional advantage over the
   control's (geometric means over n); t interval on logs over seeds; region ``>= 1``.
+  Claims (1) and (3) keep their statistic and region; they share the seeds, so they are now
+  decided on 20 fresh seeds (recorded in their histories).
 
-Previous design (ab3ff07: fixed budgets 80/250/800, 4 seeds, one target per n, 300 full-batch
-steps on 512 points) measured tree-beats-shallow 4.35 [2.93, 6.47] holds, gap-grows-with-n
--0.46 [-0.97, 0.05] inconclusive (n = 16 at the floor), control-advantage-shrinks 4.97
-[3.37, 7.31] holds; the claims' histories record the change.
+Previous designs: ab3ff07 (fixed budgets 80/250/800, 4 seeds, one target per n, 300 full-batch
+steps on 512 points): tree-beats-shallow 4.35 [2.93, 6.47] holds, gap-grows-with-n -0.46
+[-0.97, 0.05] inconclusive, control-advantage-shrinks 4.97 [3.37, 7.31] holds. 9cf7256 (this
+design with 8 seeds, exploratory draws, the gap as the trend of ln A, region >= ln 1.2):
+6.47 [5.33, 7.85] holds, -0.082 [-0.514, 0.351] inconclusive, 13.3 [10.5, 16.8] holds; 59.4 s
+user CPU. The claims' histories record each change.
 
-Measured at default scale (design commit 9cf7256; ``depthlab run compositional --device cpu``)
-----------------------------------------------------------------------------------------------
-- tree-beats-shallow: 6.47, 95% [5.33, 7.85], n = 8 seeds: **holds** (region >= 1.5); the
-  advantage is 6.89, 6.72, 5.85 at n = 4, 8, 16 (geometric means over seeds).
-- gap-grows-with-n: slope of ln A on log2 n -0.082, 95% [-0.514, 0.351], n = 8 seeds:
-  **inconclusive** (region >= 0.182). Every n is now learned (best median relative MSE 0.0027,
-  0.0067, 0.019 at n = 4, 8, 16; the shallow nets 0.018-0.27, off the floor), so the old
-  reason is gone; but the advantage averaged over the three budgets is flat, and the per-seed
-  slopes (-0.68 to +0.67) spread widely because each seed draws new targets at each n. The
-  tree's own error rises with n at a fixed node width (0.0027 to 0.019 at m = 8), which the
-  theorems' constants allow and which cancels the shallow net's rise in the budget average.
-  Not retuned after the result (issue 14's rule).
-- control-advantage-shrinks: 13.3, 95% [10.5, 16.8]: **holds** (region >= 1); the control's
-  advantage is 0.38, 0.43, 0.71 at n = 4, 8, 16 (the tree cannot represent it).
-- Seen after the run, in no claim (a descriptive fit of the median errors, 3 budgets): the
-  log-log slope of the shallow nets' error on parameters is -1.04, -0.52, -0.24 at n = 4, 8,
-  16 (halving with each doubling of n, as ``eps^{-n/m}`` predicts), the tree's -1.32, -1.50,
-  -1.27 (independent of n): the theorems' rates, so the error *ratio* grows with the budget
-  (shallow/tree at m = 8: 6.7, 13.2, 10.0; at m = 2: 4.9, 3.8, 2.7). A claim on these rates
-  (or on parameters needed for a fixed accuracy) would decide the statement more directly; it
-  must be designed and committed before a fresh run (new run seed, or the paper scale).
-- Time: 59.4 s user + 0.6 s system CPU, 188 s wall on one thread of a loaded 2-core machine
-  (peak RSS 0.7 GB).
+Measured at default scale (confirmatory design; ``depthlab run compositional --device cpu``)
+-------------------------------------------------------------------------------------------
+Design commit 362d702, run once (seed 0, 20 seeds, confirmatory draws):
 
-Time budget: about 50 s of CPU at default scale (pilot: about 5 and 11 ms of CPU per step at
-n = 4 and 16 for the three families of 24 nets of one target); ``--quick`` under 10 s.
+- tree-beats-shallow: 6.22, 95% [5.32, 7.29], n = 20: **holds** (5.0, 6.8, 7.1 at n = 4, 8, 16).
+- gap-grows-with-n: trend of the rate gap 0.151 per doubling, 95% [-0.036, 0.337], n = 20:
+  **inconclusive** (region >= 0.1). The shallow net's rate worsens with n as the theorems say
+  (mean log-log slopes -0.92, -0.46, -0.28 at n = 4, 8, 16), but the tree's also flattens
+  somewhat (-1.50, -1.39, -1.17), so the rate gap is 0.59, 0.94, 0.89: it widens from n = 4 to
+  8, not from 8 to 16. The per-seed trends spread with sd 0.40 (two seeds at -1.07 and -0.64),
+  so the interval is 0.37 wide and straddles 0.1. Best median relative MSE 0.002, 0.007, 0.013.
+  Not retuned after the result (issue 14's rule); deciding it needs more seeds or budgets over
+  a wider range (the paper scale: m up to 32, 24 seeds).
+- control-advantage-shrinks: 11.3, 95% [8.5, 14.9], n = 20: **holds** (control 0.48, 0.49,
+  0.71 at n = 4, 8, 16). On the control the rate gap is negative (-0.66, -0.58, -0.39): the
+  tree net barely learns it (slopes -0.38 to -0.03).
+- Time: 94.2 s user + 1.3 s system CPU, 275 s wall on one thread of a loaded 2-core machine
+  (peak RSS 0.9 GB): **over the 80 s budget** (the cost pilot, 100 steps, underestimated).
+
+Time budget: 80 s of CPU at default scale was the target (cost pilot: about 3.0 s of CPU per
+100 steps for the shallow and tree families of 20 seeds at n = 4, 8, 16, one target); measured
+95 s. ``--quick`` under 10 s (9.3 s user).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
@@ -103,7 +116,7 @@ from depthlab.context import RunContext, derive_seed
 from depthlab.core import Claim, Result
 from depthlab.data.base import Dataset
 from depthlab.data.synthetic import TreeFunction
-from depthlab.experiments._compositional_claims import build_claims
+from depthlab.experiments._compositional_claims import advantages, build_claims, rates
 from depthlab.experiments.base import register
 from depthlab.init import initialize
 from depthlab.nets import count_params, mlp
@@ -128,7 +141,15 @@ class CompositionalConfig(ExperimentConfig):
         "(n-1)(4m+1) parameters",
     )
     seeds: int = Field(
-        8, ge=1, le=100, description="independent units: each draws its target, inits, samples"
+        20, ge=1, le=100, description="independent units: each draws its target, inits, samples"
+    )
+    draws: Literal["exploratory", "confirmatory"] = Field(
+        "confirmatory",
+        description="random streams: 'confirmatory' salts every stream with 'confirm' (fresh "
+        "draws); 'exploratory' reproduces the streams of design 9cf7256",
+    )
+    generic_deep: bool = Field(
+        False, description="also train the generic deep MLP n -> w x log2 n -> 1 (in no claim)"
     )
     steps: int = Field(1000, ge=1, le=1_000_000, description="Adam steps, fresh samples each")
     batch_size: int = Field(128, ge=1, le=65_536, description="fresh samples per step")
@@ -138,11 +159,12 @@ class CompositionalConfig(ExperimentConfig):
     advantage_threshold: float = Field(
         1.5, gt=1, le=1000, description="error ratio shallow/tree that counts as a clear advantage"
     )
-    min_growth: float = Field(
-        math.log(1.2),
-        ge=0,
+    min_rate_growth: float = Field(
+        0.1,
+        gt=0,
         le=10,
-        description="least slope of ln(advantage) per doubling of n that counts as growth",
+        description="least widening of the rate gap (shallow minus tree log-log error slope) "
+        "per doubling of n that counts as growth",
     )
 
     _quick_overrides = {
@@ -154,11 +176,12 @@ class CompositionalConfig(ExperimentConfig):
         "lr": 3e-2,
         "n_test": 512,
     }
-    _tiny_overrides = {"node_widths": [2], "steps": 15, "batch_size": 16, "n_test": 128}
+    _tiny_overrides = {"node_widths": [2, 3], "steps": 15, "batch_size": 16, "n_test": 128}
     _paper_overrides = {
         "ns": [4, 8, 16, 32],
         "node_widths": [2, 4, 8, 16, 32],
-        "seeds": 10,
+        "seeds": 24,
+        "generic_deep": True,
         "steps": 4000,
         "batch_size": 256,
         "n_test": 8192,
@@ -192,6 +215,12 @@ class DenseQuadraticTanh:
         return torch.tanh(x64 @ self.w + quad + self.c).unsqueeze(1).to(x.dtype)
 
 
+def _stream(config: CompositionalConfig, *key) -> tuple:
+    """The key of a random stream: salted with ``"confirm"`` for the confirmatory draws, as it
+    was for the exploratory run (design 9cf7256) otherwise."""
+    return key if config.draws == "exploratory" else ("confirm", *key)
+
+
 def _target(target: str, n: int, seed: int):
     """The seeded target function: a :class:`TreeFunction` or the dense control."""
     return TreeFunction(n, seed) if target == "compositional" else DenseQuadraticTanh(n, seed)
@@ -202,12 +231,13 @@ def _data(target: str, n: int, config: CompositionalConfig, ctx: RunContext) -> 
     ``y_train (S, N, 1)``, ``y_test (S, M, 1)``; seed s's targets standardised by its own
     training mean and std (so test MSE is relative MSE). ``N = steps x batch_size``: one epoch,
     every step a fresh batch."""
-    g = ctx.generator("comp-data", n)
+    g = ctx.generator(*_stream(config, "comp-data", n))
     n_train = config.steps * config.batch_size
     x = 2 * torch.rand(n_train + config.n_test, n, generator=g, dtype=torch.float32) - 1
     ys = []
     for s in range(config.seeds):
-        f = _target(target, n, derive_seed(ctx.seed, "comp-target", target, n, s) >> 2)
+        key = _stream(config, "comp-target", target, n, s)
+        f = _target(target, n, derive_seed(ctx.seed, *key) >> 2)
         y = f(x)
         mu, sd = y[:n_train].mean(), y[:n_train].std()
         ys.append((y - mu) / sd)
@@ -253,28 +283,6 @@ def _build(arch: str, n: int, size: int) -> nn.Module:
     return mlp([n] + [size] * depth + [1], activation="tanh")
 
 
-def advantages(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per (target, n, seed): the geometric mean over budgets of shallow/tree and shallow/deep
-    test error (the s-th nets of each family are independent replicates, paired by index)."""
-    out = []
-    for (target, n, seed), grp in runs.groupby(["target", "n", "seed"]):
-        piv = grp.pivot(index="budget", columns="arch", values="rel_mse")
-
-        def gm(a: str, b: str, piv=piv) -> float:
-            return float(np.exp(np.mean(np.log(piv[a] / piv[b]))))
-
-        out.append(
-            {
-                "target": target,
-                "n": int(n),
-                "seed": int(seed),
-                "shallow_over_tree": gm("shallow", "tree"),
-                "shallow_over_deep": gm("shallow", "deep"),
-            }
-        )
-    return pd.DataFrame(out)
-
-
 @register
 class CompositionalTargets:
     name = "compositional"
@@ -285,7 +293,8 @@ class CompositionalTargets:
 
     def run(self, config: CompositionalConfig, ctx: RunContext) -> Result:
         targets = ["compositional", "control"] if config.control else ["compositional"]
-        jobs = [(t, n, a) for t in targets for n in config.ns for a in ARCHS]
+        archs = ARCHS if config.generic_deep else ("shallow", "tree")
+        jobs = [(t, n, a) for t in targets for n in config.ns for a in archs]
         rows = []
         cache: dict[tuple[str, int], Dataset] = {}
         for target, n, arch in ctx.progress.track(jobs, "target × n × model"):
@@ -300,13 +309,15 @@ class CompositionalTargets:
             rel_mse_median=("rel_mse", "median"),
             rel_mse_best=("rel_mse", "min"),
         )
-        adv = advantages(runs)
-        claims = self.claims(adv, config, summary)
+        adv, rate = advantages(runs), rates(runs)
+        claims = self.claims(runs, config, summary)
         gm = adv.groupby(["target", "n"])["shallow_over_tree"].apply(
             lambda v: float(np.exp(np.log(v).mean()))
         )
         metrics = {f"ratio_shallow_over_tree_{t}_n{n}": float(v) for (t, n), v in gm.items()}
-        tables = {"runs": runs, "summary": summary, "advantage": adv}
+        gaps = rate.groupby(["target", "n"])["rate_gap"].mean()
+        metrics |= {f"rate_gap_{t}_n{n}": float(v) for (t, n), v in gaps.items()}
+        tables = {"runs": runs, "summary": summary, "advantage": adv, "rates": rate}
         return Result(self.name, config.model_dump(), claims, tables, {}, metrics)
 
     @staticmethod
@@ -320,14 +331,14 @@ class CompositionalTargets:
         for b, size in zip(budgets, sizes, strict=True):
             for s in range(config.seeds):
                 narrow = _build(arch, n, size)
-                g = ctx.generator("comp-init", target, n, arch, b, s)
+                g = ctx.generator(*_stream(config, "comp-init", target, n, arch, b, s))
                 if isinstance(narrow, TreeNet):
                     narrow.reset_parameters(g)
                 else:
                     initialize(narrow, "lecun_normal", g)
                 models.append(embed_padded(narrow, _build(arch, n, big)).to(ctx.device, ctx.dtype))
                 meta.append((b, size, s, count_params(narrow)))
-                gens.append(ctx.generator("comp-batches", target, n, arch, b, s))
+                gens.append(ctx.generator(*_stream(config, "comp-batches", target, n, arch, b, s)))
                 seed_of.append(s)
         k, idx = len(models), torch.tensor(seed_of, device=data.y_train.device)
         stacked = Dataset(
@@ -366,9 +377,10 @@ class CompositionalTargets:
 
     @classmethod
     def claims(
-        cls, adv: pd.DataFrame, config: CompositionalConfig, summary: pd.DataFrame | None = None
+        cls, runs: pd.DataFrame, config: CompositionalConfig, summary: pd.DataFrame | None = None
     ) -> list[Claim]:
-        return build_claims(adv, config, summary)
+        """The three claims from the per-model table ``runs`` (see _compositional_claims)."""
+        return build_claims(runs, config, summary)
 
     # ------------------------------------------------------------------ figures
 

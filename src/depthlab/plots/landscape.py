@@ -269,7 +269,7 @@ def plot_ratio_maps(
 def plot_accuracy_vs_depth(
     nets: pd.DataFrame, run_dir: str | Path, name: str = "landscape_accuracy"
 ) -> dict[str, str]:
-    """Test accuracy and the non-convexity score against depth, with and without skips."""
+    """Test accuracy and the (basin) non-convexity score against depth, with and without skips."""
     fig, axes = new_figure(ncols=2)
     for skip, g in nets.groupby("skip"):
         g = g.sort_values("depth")
@@ -277,7 +277,9 @@ def plot_accuracy_vs_depth(
         axes[0, 0].plot(g["depth"], 100 * g["test_acc"], "o-", label=lab)
         axes[0, 1].plot(g["depth"], g["nonconvexity"], "o-", label=lab)
     axes[0, 0].set(xlabel="depth (weight layers)", ylabel="test accuracy (%)")
-    axes[0, 1].set(xlabel="depth (weight layers)", ylabel="non-convexity score", ylim=(-0.02, 1))
+    axes[0, 1].set(
+        xlabel="depth (weight layers)", ylabel="basin non-convexity (loss ≤ ln 10)", ylim=(-0.02, 1)
+    )
     axes[0, 0].legend()
     return {name: save_figure(fig, run_dir, name)}
 

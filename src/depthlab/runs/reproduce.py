@@ -137,9 +137,9 @@ if __name__ == "__main__":  # pragma: no cover - the README's table generator
 COST_HINT_S = {
     "resnet-degradation": 200.0,
     "landscape-skip": 200.0,
-    "mimic": 90.0,
-    "landscape-1d-interpolation": 80.0,
-    "compositional": 70.0,
+    "mimic": 85.0,
+    "landscape-1d-interpolation": 180.0,
+    "compositional": 95.0,
     "multiplication": 40.0,
     "init-trainable-depth": 60.0,
     "init-trainability": 25.0,
@@ -150,15 +150,20 @@ COST_HINT_S = {
 
 def default_jobs(device: str = "auto", cpu_count: int | None = None) -> int:
     """``reproduce``'s default ``--jobs``: 2 worker processes where there are 2 or more CPUs and
-    the run is on the CPU, else 1 (experiments on one GPU would share its memory)."""
+    the run is on the CPU (``cpu``, or ``auto`` without CUDA), else 1 (experiments on one GPU
+    would share its memory). Never raises: a bad device is reported by the run itself."""
     import os
 
-    from depthlab.context import resolve_device
-
     n = os.cpu_count() if cpu_count is None else cpu_count
-    if (n or 1) < 2 or resolve_device(device).type != "cpu":
+    if (n or 1) < 2:
         return 1
-    return 2
+    if str(device) == "cpu":
+        return 2
+    if str(device) == "auto":
+        import torch
+
+        return 1 if torch.cuda.is_available() else 2
+    return 1
 
 
 def longest_first(names: list[str]) -> list[str]:
@@ -172,11 +177,11 @@ def run_in_worker(
     """One experiment in a worker process (no progress bars there): its Result and wall seconds."""
     import time
 
+    import depthlab.runs as runs  # looked up at call time (a forked worker sees a patched runner)
     from depthlab.progress import QUIET
-    from depthlab.runs.runner import run_experiment
 
     t0 = time.perf_counter()
-    result = run_experiment(
+    result = runs.run_experiment(
         name,
         {},
         out_dir=out_dir,

@@ -20,7 +20,8 @@ import only downward (``_shared`` <- ``_directions``, ``_evaluator`` <- ``_shard
 - ``_directions``: random (filter-normalized), target and PCA directions;
 - ``_evaluator``: :class:`SurfaceOptions` and the fast evaluator of many grid points;
 - ``_sharding``: a grid computed in row pieces across processes or Ray workers;
-- ``_surface``: :class:`Surface`, the verb :func:`surface`, :func:`nonconvexity`;
+- ``_surface``: :class:`Surface`, the verb :func:`surface`, :func:`nonconvexity`,
+  :func:`basin_nonconvexity`;
 - ``_hessian``: Hessian-vector products, Lanczos, Hutchinson, curvature maps (public as ``hessian``);
 - ``_reference``: the plain loop the tests and the benchmark compare against.
 

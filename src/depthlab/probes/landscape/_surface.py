@@ -38,7 +38,14 @@ from depthlab.probes.landscape._shared import (
 )
 from depthlab.progress import AUTO, Progress
 
-__all__ = ["Surface", "nonconvexity", "sharded_surface", "surface", "surface_rows"]
+__all__ = [
+    "Surface",
+    "basin_nonconvexity",
+    "nonconvexity",
+    "sharded_surface",
+    "surface",
+    "surface_rows",
+]
 
 
 @dataclass(frozen=True)
@@ -325,18 +332,11 @@ def surface_rows(
     return grid_rows(model, loss_fn, data, as_directions(directions), grid, start, stop, options)
 
 
-def nonconvexity(s: Surface, rel_tol: float = 0.01) -> float:
-    """Fraction of interior grid points where a 2-D surface curves downward in some direction.
-
-    At each interior point the 2×2 Hessian of ``f(α, β)`` is estimated by central differences
-    (``f_αα``, ``f_ββ``, and the cross term from the four diagonal neighbours). The point counts
-    as non-convex when that Hessian's smaller eigenvalue is below ``-rel_tol × m``, where ``m``
-    is the median over interior points of the larger eigenvalue's magnitude (a scale in the
-    surface's own loss units, so plateaus with ~0 curvature do not count). 0 means convex-looking
-    everywhere on the grid; chaotic surfaces score high. Needs at least a 3×3 grid.
-    """
+def _curvature_2x2(s: Surface, what: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Central-difference 2×2 Hessian eigenvalues ``(lo, hi)`` at every interior grid point, and
+    the loss there (float64, each ``(nx - 2, ny - 2)``)."""
     if s.grid.ndim != 2 or min(s.grid.shape) < 3:
-        raise ValueError(f"nonconvexity needs a 2-D grid of at least 3x3, got {s.grid.shape}")
+        raise ValueError(f"{what} needs a 2-D grid of at least 3x3, got {s.grid.shape}")
     f = s.loss.double()
     a = torch.tensor(s.grid.alphas, dtype=torch.float64)
     b = torch.tensor(s.grid.betas, dtype=torch.float64)
@@ -347,8 +347,39 @@ def nonconvexity(s: Surface, rel_tol: float = 0.01) -> float:
     fbb = (f[1:-1, 2:] - 2 * c + f[1:-1, :-2]) / hb**2
     fab = (f[2:, 2:] - f[2:, :-2] - f[:-2, 2:] + f[:-2, :-2]) / (4 * ha * hb)
     mean, diff = (faa + fbb) / 2, torch.sqrt(((faa - fbb) / 2) ** 2 + fab**2)
-    lo, hi = mean - diff, mean + diff
+    return mean - diff, mean + diff, c
+
+
+def nonconvexity(s: Surface, rel_tol: float = 0.01) -> float:
+    """Fraction of interior grid points where a 2-D surface curves downward in some direction.
+
+    At each interior point the 2×2 Hessian of ``f(α, β)`` is estimated by central differences
+    (``f_αα``, ``f_ββ``, and the cross term from the four diagonal neighbours). The point counts
+    as non-convex when that Hessian's smaller eigenvalue is below ``-rel_tol × m``, where ``m``
+    is the median over interior points of the larger eigenvalue's magnitude (a scale in the
+    surface's own loss units, so plateaus with ~0 curvature do not count). 0 means convex-looking
+    everywhere on the grid; chaotic surfaces score high. Needs at least a 3×3 grid.
+    """
+    lo, hi, _ = _curvature_2x2(s, "nonconvexity")
     scale = float(hi.abs().median())
     if not math.isfinite(scale) or scale == 0:
         return 0.0
     return float((lo < -rel_tol * scale).double().mean())
+
+
+def basin_nonconvexity(s: Surface, level: float, rel_tol: float = 0.01) -> float:
+    """:func:`nonconvexity` restricted to the basin: the interior grid points whose loss is at most
+    ``level`` (e.g. ``ln C``, the loss of a uniform guess over ``C`` classes).
+
+    Scores the shape of the basin around the minimum, not the bend where a surface rises into a
+    high-loss plateau. The curvature scale ``m`` is the median ``|larger eigenvalue|`` over the
+    basin points. NaN when no interior point lies in the basin.
+    """
+    lo, hi, c = _curvature_2x2(s, "basin_nonconvexity")
+    inside = c <= level
+    if not bool(inside.any()):
+        return float("nan")
+    scale = float(hi[inside].abs().median())
+    if not math.isfinite(scale) or scale == 0:
+        return 0.0
+    return float((lo[inside] < -rel_tol * scale).double().mean())
