@@ -26,7 +26,7 @@ Hinton, Vinyals & Dean 2015, "Distilling the knowledge in a neural network".
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import pandas as pd
@@ -43,6 +43,7 @@ from depthlab.train import TrainConfig
 from depthlab.train_batched import fit_batched
 
 MIMIC_LOSSES: tuple[str, ...] = ("l2", "kd")
+_FIT_CHUNK = 8192  # training inputs per forward pass when measuring the fit agreement
 
 
 def l2_logit_loss(out: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -160,6 +161,8 @@ class MimicResult(FrameRepr):
     loss : ``"l2"`` or ``"kd"``.
     seconds : wall time of the student training (all students together).
     history : per (student, evaluation) training history from ``fit_batched``.
+    fit_agreement : per student, fraction of its own training inputs (training set plus extra
+        inputs) where its argmax equals the teacher's: how well it fits the function it mimics.
     """
 
     test_acc: list[float]
@@ -169,14 +172,18 @@ class MimicResult(FrameRepr):
     loss: str
     seconds: float
     history: pd.DataFrame
+    fit_agreement: list[float] = field(default_factory=list)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per student: student, test_acc, agreement, teacher_test_acc, loss, n_inputs."""
+        """One row per student: student, test_acc, agreement, fit_agreement (NaN where not
+        measured), teacher_test_acc, loss, n_inputs."""
+        fit = self.fit_agreement or [float("nan")] * len(self.test_acc)
         return pd.DataFrame(
             {
                 "student": range(len(self.test_acc)),
                 "test_acc": self.test_acc,
                 "agreement": self.agreement,
+                "fit_agreement": fit,
                 "teacher_test_acc": self.teacher_test_acc,
                 "loss": self.loss,
                 "n_inputs": self.n_inputs,
@@ -261,6 +268,12 @@ def mimic(
         pred = out.argmax(dim=-1)
         acc = (pred == data.y_test).float().mean(dim=1)
         agree = (pred == z_test).float().mean(dim=1)
+        z_fit = z.argmax(dim=1)
+        hits = torch.zeros(len(studs), device=z.device)
+        for i in range(0, len(x), _FIT_CHUNK):  # chunks: (K, chunk, hidden) stays small
+            p = vmap(fwd, in_dims=(0, None))(res.params, x[i : i + _FIT_CHUNK]).argmax(dim=-1)
+            hits += (p == z_fit[i : i + _FIT_CHUNK]).float().sum(dim=1)
+        fit = hits / len(x)
     return MimicResult(
         test_acc=[float(a) for a in acc],
         agreement=[float(a) for a in agree],
@@ -269,4 +282,5 @@ def mimic(
         loss=loss,
         seconds=res.seconds,
         history=res.history,
+        fit_agreement=[float(a) for a in fit],
     )
