@@ -63,6 +63,17 @@ channels, 8 seeds, 30 epochs over all 4000 examples.
 Time budget: default about 200 s of CPU (one thread; the previous 4-seed, 4-epoch design took
 35 s); ``--quick`` about 6 s (tiny: expect the quick verdicts to be noisy).
 
+Confirmatory result at the default scale (seed 0, fresh ``draws="confirmatory"`` nets, design
+commit 9949e0b, 166 s CPU (163 user + 3 sys), 3.3 min wall, one thread): all three claims
+**hold**. ``residual-no-degradation`` 0.531 [0.452, 0.613] (Hodges-Lehmann, exact Wilcoxon
+interval, n = 8 seeds): no seed stalled this time; every 33-layer residual net ends below its
+9-layer twin (per-seed ratios 0.40-0.66; residual losses 0.041-0.056 at 4 blocks, 0.019-0.035 at
+16, training accuracy >= 99.2 %), so the stated limit did not bite (the paired t on these nets,
+not the decision, gives 0.526 [0.455, 0.607]). ``plain-degrades`` 15.3 [12.4, 18.8] (33-layer
+plain nets at 0.72-1.22, shallow plain 0.042-0.097); ``shortcuts-win-at-depth`` 37.1 [27.9,
+49.3]. Plain 33-layer stem/classifier gradient ratio at init 8.8-44 (0.05-0.23 with shortcuts).
+One confirmatory run; one stall in 8 (the exploratory rate) would have left it inconclusive.
+
 Exploratory result, measured at the default scale (seed 0, design commit 9f44c4c, 197 s CPU, one thread, 9.3 min
 wall on the shared 2-core box): ``plain-degrades`` holds (14.3 [8.80, 23.1]; shallow nets of
 either kind reach training losses 0.03-0.18, the 33-layer plain nets stay at 0.56-1.11),
