@@ -241,6 +241,77 @@ def fraction(k: int, n: int, *, unit: str = "nets", statistic: str = "fraction")
     return Estimate(k / n, lo, hi, int(n), "clopper-pearson", unit, statistic, ())
 
 
+def _signed_rank_null_cdf(n: int) -> list[float]:
+    """``P(T <= t)`` for t = 0..n(n+1)/2 under the exact null of Wilcoxon's signed-rank statistic
+    ``T`` (the rank sum of the positive signs among ``n`` continuous values symmetric about 0).
+
+    Counts of subsets of {1..n} with each sum, in exact integers, over ``2**n``."""
+    top = n * (n + 1) // 2
+    counts = [1] + [0] * top
+    for k in range(1, n + 1):
+        for t in range(top, k - 1, -1):
+            counts[t] += counts[t - k]
+    total, run, out = 2**n, 0, []
+    for c in counts:
+        run += c
+        out.append(run / total)
+    return out
+
+
+def hodges_lehmann(
+    samples: Sequence[float],
+    *,
+    unit: str = "seeds",
+    log: bool = False,
+    statistic: str = "Hodges-Lehmann estimate",
+    level: float = LEVEL,
+) -> Estimate:
+    """The Hodges-Lehmann estimate of the centre of one value per unit (the median of the
+    ``n(n+1)/2`` Walsh averages ``(x_i + x_j) / 2``, ``i <= j``) with the distribution-free
+    interval that inverts Wilcoxon's signed-rank test: ``[W_(C), W_(M+1-C)]`` of the sorted Walsh
+    averages, ``C - 1`` the largest ``t`` with ``P(T <= t) <= (1 - level) / 2`` under the exact
+    null (Hollander & Wolfe, *Nonparametric Statistical Methods*, §3.2; its coverage is at least
+    ``level``). No interval (inconclusive) when ``n`` is too small for one: ``n <= 5`` at 95 %.
+
+    Robust to a minority of wild units for the estimate (breakdown 29 %); each endpoint moves
+    with a wild unit only through the Walsh averages that contain it (``n`` of ``M``), so at
+    ``n = 8`` (``C = 4``) one unit far above the rest still sets the upper endpoint.
+
+    ``log=True``: the values must be positive (e.g. per-unit ratios); the estimate and interval are
+    computed on their logs and back-transformed (a ratio), and ``samples`` keeps the logs.
+    """
+    a = _clean(samples)
+    if a.size == 0:
+        raise ValueError("hodges_lehmann needs at least one sample")
+    if log:
+        if np.any(a <= 0):
+            raise ValueError("hodges_lehmann(log=True) needs positive values")
+        a = np.log(a)
+    n = int(a.size)
+    i, j = np.triu_indices(n)
+    walsh = np.sort((a[i] + a[j]) / 2.0)
+    m = walsh.size
+    value = float(np.median(walsh))
+    cdf = _signed_rank_null_cdf(n)
+    alpha = (1 - level) / 2
+    c = sum(1 for p in cdf if p <= alpha)  # C - 1 = largest t with P(T <= t) <= alpha
+    lo = hi = None
+    if c >= 1:
+        lo, hi = float(walsh[c - 1]), float(walsh[m - c])
+    back = math.exp if log else float
+    method = "Hodges-Lehmann, exact Wilcoxon signed-rank interval" + (" on logs" if log else "")
+    return Estimate(
+        back(value),
+        None if lo is None else back(lo),
+        None if hi is None else back(hi),
+        n,
+        method,
+        unit,
+        statistic,
+        tuple(a.tolist()),
+    )
+
+
 # ---------------------------------------------------------------- claim builders
 
 
@@ -315,6 +386,7 @@ __all__ = [
     "difference",
     "empirical",
     "fraction",
+    "hodges_lehmann",
     "mean",
     "ratio",
     "slope",

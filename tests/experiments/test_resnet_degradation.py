@@ -78,15 +78,15 @@ def _claims(table):
 
 
 def test_degradation_claims_hold_when_plain_nets_degrade_and_shortcuts_fix_it():
-    claims = _claims(_table(plain_ref=0.5, plain_deep=1.5, res_ref=0.5, res_deep=0.3))
+    claims = _claims(_table(plain_ref=0.5, plain_deep=1.5, res_ref=0.5, res_deep=0.3, seeds=8))
     assert {c.verdict for c in claims.values()} == {"holds"}
     c = claims["he-2016.plain-degrades"]
-    assert c.kind == "empirical" and c.n == 3 and c.unit == "seeds"
+    assert c.kind == "empirical" and c.n == 8 and c.unit == "seeds"
     assert c.estimate == pytest.approx(3.0, rel=0.1) and c.region.lo == 1.1
 
 
 def test_degradation_claims_fail_when_depth_does_not_hurt_plain_nets_and_hurts_residual_ones():
-    claims = _claims(_table(plain_ref=0.5, plain_deep=0.5, res_ref=0.3, res_deep=0.6))
+    claims = _claims(_table(plain_ref=0.5, plain_deep=0.5, res_ref=0.3, res_deep=0.6, seeds=8))
     assert claims["he-2016.plain-degrades"].verdict == "fails"
     assert claims["he-2016.residual-no-degradation"].verdict == "fails"
     assert claims["he-2016.shortcuts-win-at-depth"].verdict == "fails"
@@ -97,22 +97,27 @@ def test_a_single_seed_cannot_decide():
     assert {c.verdict for c in claims.values()} == {"inconclusive"}
 
 
-def _eight_seed_table(res_deep_over_ref: float, log_spread: float = 0.4):
-    """8 seeds; the per-seed log ratio of residual losses (16 / 4 blocks) is
-    log(res_deep_over_ref) plus fixed offsets of standard deviation ``log_spread`` (the
-    previous 4-seed run's spread), so the paired interval is known exactly."""
+def test_five_seeds_are_too_few_for_a_95_percent_signed_rank_interval():
+    # P(T = 0) = 1/32 > 0.025 at n = 5: the residual claim has no interval; the t claims do
+    claims = _claims(_table(0.5, 1.5, 0.5, 0.3, seeds=5))
+    assert claims["he-2016.residual-no-degradation"].interval is None
+    assert claims["he-2016.residual-no-degradation"].verdict == "inconclusive"
+    assert claims["he-2016.plain-degrades"].verdict == "holds"
+
+
+def _eight_seed_table(res_log_ratios):
+    """8 seeds; the per-seed log ratio of residual losses (16 / 4 blocks) is given; the plain
+    nets degrade 2.5x and lose 2.5x+ to the residual ones in every seed."""
     import numpy as np
     import pandas as pd
 
-    z = np.array([-1.5, -1.0, -0.5, -0.2, 0.2, 0.5, 1.0, 1.5])
-    z = z / z.std(ddof=1) * log_spread
     rows = []
-    for s in range(8):
+    for s, lr in enumerate(res_log_ratios):
         res_ref = 0.3 * (1 + 0.1 * s)
-        res_deep = res_ref * res_deep_over_ref * float(np.exp(z[s]))
+        res_deep = res_ref * float(np.exp(lr))
         for skip, blocks, loss in (
             (False, 4, 0.6 * (1 + 0.1 * s)),
-            (False, 16, 1.5 * (1 + 0.1 * s)),
+            (False, 16, 1.5 * (1 + 0.1 * s) * max(1.0, res_deep / 0.3)),
             (True, 4, res_ref),
             (True, 16, res_deep),
         ):
@@ -120,26 +125,79 @@ def _eight_seed_table(res_deep_over_ref: float, log_spread: float = 0.4):
     return pd.DataFrame(rows)
 
 
-def test_residual_claim_at_eight_seeds_holds_when_deep_residual_nets_fit_better():
-    import math
+def _walsh_interval(logs):
+    """Brute force: the median, 4th smallest and 4th largest of the 36 Walsh averages (n = 8)."""
+    import itertools
 
-    c = _claims(_eight_seed_table(0.6))["he-2016.residual-no-degradation"]
-    assert c.n == 8 and c.estimate == pytest.approx(0.6)
-    # paired t on logs: half-width t(7) * 0.4 / sqrt(8) = 2.365 * 0.1414 = 0.3344
-    lo, hi = c.interval
-    assert math.log(hi / 0.6) == pytest.approx(0.3344, abs=1e-3)
-    assert math.log(0.6 / lo) == pytest.approx(0.3344, abs=1e-3)
-    assert hi < 1.1 and c.verdict == "holds"
-    assert "8 seeds" in c.note and c.history[-1].new.startswith("8 seeds, 12 epochs")
+    import numpy as np
+
+    w = sorted((a + b) / 2 for a, b in itertools.combinations_with_replacement(logs, 2))
+    return math.exp(float(np.median(w))), math.exp(w[3]), math.exp(w[-4])
 
 
-def test_residual_claim_at_eight_seeds_fails_when_deep_residual_nets_degrade():
-    c = _claims(_eight_seed_table(2.0))["he-2016.residual-no-degradation"]
-    assert c.estimate == pytest.approx(2.0)
-    assert c.interval[0] == pytest.approx(2.0 * 0.7158, abs=1e-3)  # exp(-0.3344)
+def test_residual_claim_holds_with_seven_of_eight_seeds_below_and_one_stalled():
+    logs = [-1.3, -1.1, -0.8, -0.55, -0.5, -0.3, -0.25, 0.4]
+    c = _claims(_eight_seed_table(logs))["he-2016.residual-no-degradation"]
+    est, lo, hi = _walsh_interval(logs)
+    assert c.n == 8 and c.unit == "seeds" and c.method.startswith("Hodges-Lehmann")
+    assert c.estimate == pytest.approx(est) == pytest.approx(math.exp(-0.5375))
+    assert c.interval == pytest.approx((lo, hi))
+    # upper end: the 4th largest Walsh average is (0.4 - 0.5) / 2 = -0.05
+    assert hi == pytest.approx(math.exp(-0.05)) and lo == pytest.approx(math.exp(-1.05))
+    assert c.verdict == "holds" and c.region.hi == 1.1
+    assert c.history[-1].field == "statistic" and "0.714 [0.327, 1.56]" in c.history[-1].old
+    assert "Hodges-Lehmann" in c.note and "8 seeds" in c.note
+
+
+def test_residual_claim_is_inconclusive_when_one_seed_stalls_as_badly_as_seed_7():
+    # the stated limit: a +1.71 stall sets the upper end at (1.71 + 3rd largest other) / 2
+    logs = [-1.3, -1.1, -0.8, -0.55, -0.5, -0.3, -0.25, 1.71]
+    c = _claims(_eight_seed_table(logs))["he-2016.residual-no-degradation"]
+    assert c.interval[1] == pytest.approx(math.exp((1.71 - 0.5) / 2))
+    assert c.verdict == "inconclusive"
+
+
+def test_residual_claim_fails_when_deep_residual_nets_are_worse_in_most_seeds():
+    logs = [0.9, 0.7, 0.5, 1.2, 0.4, 0.6, -0.2, 0.8]
+    c = _claims(_eight_seed_table(logs))["he-2016.residual-no-degradation"]
+    est, lo, hi = _walsh_interval(logs)
+    assert c.estimate == pytest.approx(est) == pytest.approx(math.exp(0.65))
+    assert c.interval == pytest.approx((lo, hi))
+    assert c.interval[0] == pytest.approx(math.exp(0.2)) and c.interval[0] > 1.1
     assert c.verdict == "fails"
 
 
-def test_residual_claim_at_eight_seeds_is_inconclusive_on_the_margin():
-    c = _claims(_eight_seed_table(1.0))["he-2016.residual-no-degradation"]
-    assert c.estimate == pytest.approx(1.0) and c.verdict == "inconclusive"
+def test_residual_claim_is_inconclusive_on_noise_around_one():
+    logs = [-0.5, -0.3, -0.1, 0.0, 0.1, 0.2, 0.35, 0.5]
+    c = _claims(_eight_seed_table(logs))["he-2016.residual-no-degradation"]
+    _, lo, hi = _walsh_interval(logs)
+    assert c.interval == pytest.approx((lo, hi)) and lo < 1 < 1.1 < hi
+    assert c.verdict == "inconclusive"
+
+
+def test_the_other_claims_keep_the_paired_t_and_record_the_fresh_draws():
+    c = _claims(_eight_seed_table([-0.5] * 7 + [0.3]))
+    plain, wins = c["he-2016.plain-degrades"], c["he-2016.shortcuts-win-at-depth"]
+    assert plain.method == wins.method == "paired t on logs"
+    assert plain.verdict == wins.verdict == "holds"
+    assert plain.history[-1].field == "draws" and "14.3 [8.80, 23.1]" in plain.history[-1].old
+    assert wins.history[-1].field == "draws" and "23.9 [11.0, 52.0]" in wins.history[-1].old
+
+
+def test_confirmatory_and_exploratory_draws_give_different_nets(tmp_path):
+    cfg = {
+        "blocks": [1, 2],
+        "ref_blocks": 1,
+        "seeds": 2,
+        "channels": 4,
+        "epochs": 1,
+        "n_train": 64,
+        "n_test": 32,
+    }
+    conf = run_experiment("resnet-degradation", cfg, out_dir=tmp_path / "c")
+    expl = run_experiment(
+        "resnet-degradation", {**cfg, "draws": "exploratory"}, out_dir=tmp_path / "e"
+    )
+    assert conf.config["draws"] == "confirmatory"
+    a, b = conf.tables["nets"]["train_loss"], expl.tables["nets"]["train_loss"]
+    assert not (a.to_numpy() == b.to_numpy()).all()
