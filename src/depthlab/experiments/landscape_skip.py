@@ -76,6 +76,13 @@ nets' spread over depths), 12 seeds (t quantile 2.20) give half-widths of about 
 narrow enough to decide both surface claims either way; about 440 s of CPU (above the 220 s
 lane budget; the whole default run stays under 20 minutes with ``reproduce --jobs 2``).
 
+Result of the 12-seed design (design commit b9c800a; run once, ``OMP_NUM_THREADS=1 depthlab run
+landscape-skip --device cpu``, seed 0: 379 s CPU, 7 min 52 s wall on 2 shared cores, 0.8 GB):
+all three **hold**. ``noskip-deep-less-convex`` 0.259, 95% [0.177, 0.341] (depth-32 basin score
+0.352 without skips, 0.093 with); ``skip-alike-across-depth`` 0.068, 95% [0.041, 0.096] (skip
+scores 0.065 / 0.064 / 0.093 at depths 8 / 20 / 32); ``noskip-accuracy-drops`` -0.418, 95%
+[-0.466, -0.370] (no-skip test accuracy 0.938 / 0.757 / 0.520; skip 0.959 / 0.962 / 0.960).
+
 Claims (``depthlab.experiments._landscape_skip_claims``; regions carried over from the earlier
 design, the statistic changed: see each claim's history):
 
