@@ -111,340 +111,250 @@ def act_tables(act: nn.Module, kinks: tuple[float, ...], n: int) -> tuple[np.nda
     )
 
 
-def _jit(**kw):
-    """numba's ``njit`` (cached on disk, no GIL), or nothing without numba. The helpers are
-    inlined into the kernel (numba IR, ``inline="always"``): a call would count references
-    of each array argument (atomic operations) every time. Arrays are never rebound inside a
-    hot loop: numba counts references of a rebound array variable at every loop iteration,
-    so each stage's work is a function of fixed arrays and the buffers grow between stages
-    only. ``contract`` lets LLVM fuse a multiply and an add (one rounding instead of two);
-    nothing is reordered."""
-    if numba is None:
-        return lambda f: f
-    return numba.njit(cache=True, nogil=True, **({"fastmath": {"contract"}} | kw))
+def _make_kernel():  # compiled lazily, once per process (and cached on disk by numba)
+    # Arrays are never rebound inside a hot loop: numba counts references of a rebound array
+    # variable at every loop iteration (atomic operations), so each stage's work is a function
+    # of fixed arrays and the buffers grow between stages only.
+    njit = numba.njit(cache=True, nogil=True)
 
+    @njit
+    def grow2(a, rows):
+        if a.shape[0] >= rows:
+            return a
+        b = np.empty((max(rows, 2 * a.shape[0]), a.shape[1]), a.dtype)
+        b[: a.shape[0]] = a
+        return b
 
-@_jit()
-def grow2(a, rows):
-    if a.shape[0] >= rows:
-        return a
-    b = np.empty((max(rows, 2 * a.shape[0]), a.shape[1]), a.dtype)
-    b[: a.shape[0]] = a
-    return b
+    @njit
+    def grow1(a, n):
+        if a.shape[0] >= n:
+            return a
+        b = np.empty(max(n, 2 * a.shape[0]), a.dtype)
+        b[: a.shape[0]] = a
+        return b
 
-
-@_jit()
-def grow1(a, n):
-    if a.shape[0] >= n:
-        return a
-    b = np.empty(max(n, 2 * a.shape[0]), a.dtype)
-    b[: a.shape[0]] = a
-    return b
-
-
-@_jit(inline="always")
-def col_max(v, n, cm):
-    """``cm = max(cm, |v|)`` elementwise (vectorised)."""
-    for o in range(n):
-        a = abs(v[o])
-        cm[o] = a if a > cm[o] else cm[o]
-
-
-@_jit(inline="always")
-def max_of(cm, n):
-    smax = 0.0
-    for o in range(n):
-        smax = cm[o] if cm[o] > smax else smax
-    return smax
-
-
-@_jit(inline="always")
-def crossings(z, tt, p, n, kinks, k0, m, eps, smax, c_i, c_j, c_t, ch_start, ch_j):
-    """Crossings of the kinks ``kinks[k0:k0+m]`` between consecutive points (interval
-    ``c_i``, unit ``c_j``, position ``c_t``), sorted by interval then ``t`` (stable);
-    returns their number. ``ch_j[ch_start[i]:ch_start[i+1]]`` lists the units whose sign
-    bit against a kink flips on interval ``i`` inside the ``eps`` band (not a crossing, but
-    their piece can change inside the interval). ``smax``: the largest ``|z|`` at the
-    points."""
-    nc = 0
-    nch = 0
-    for i in range(p - 1):
-        ch_start[i] = nch
-        first = nc
-        for q in range(m):
-            c = kinks[k0 + q]
-            hits = 0  # a vectorised count first: most intervals have no crossing of a unit
+    @numba.njit(cache=True, nogil=True, fastmath=True)  # a max is exact in any order
+    def abs_max(z, p, n):
+        smax = 0.0
+        for i in range(p):
             for j in range(n):
-                hits += (z[i, j] - c < 0.0) != (z[i + 1, j] - c < 0.0)
-            if hits == 0:
-                continue
-            scale = eps * max(smax, abs(c), 1e-300)
-            for j in range(n):
-                da = z[i, j] - c
-                db = z[i + 1, j] - c
-                if (da < 0.0) != (db < 0.0):  # opposite sign bits
-                    hits -= 1
-                    if abs(da) > scale and abs(db) > scale:  # both beyond the band
+                smax = max(smax, abs(z[i, j]))
+        return smax
+
+    @njit
+    def crossings(z, tt, p, n, kinks, k0, m, eps, c_i, c_t, c_f):
+        """Crossings of the kinks ``kinks[k0:k0+m]`` between consecutive points, sorted by
+        interval then ``t`` (stable); returns their number."""
+        smax = abs_max(z, p, n)
+        nc = 0
+        for i in range(p - 1):
+            first = nc
+            for q in range(m):
+                c = kinks[k0 + q]
+                hits = 0  # a vectorised count first: most intervals have no crossing of a unit
+                for j in range(n):
+                    hits += (z[i, j] - c < 0.0) != (z[i + 1, j] - c < 0.0)
+                if hits == 0:
+                    continue
+                scale = eps * max(smax, abs(c), 1e-300)
+                for j in range(n):
+                    da = z[i, j] - c
+                    db = z[i + 1, j] - c
+                    # opposite sign bits, both beyond the band (so both nonzero)
+                    if (da < 0.0) != (db < 0.0) and abs(da) > scale and abs(db) > scale:
                         fr = np.float64(da / (da - db))
                         c_i[nc] = i
-                        c_j[nc] = j
+                        c_f[nc] = fr
                         c_t[nc] = tt[i] + fr * (tt[i + 1] - tt[i])
                         nc += 1
+            for u in range(first + 1, nc):  # insertion sort of this interval's crossings
+                tu, fu = c_t[u], c_f[u]
+                v = u - 1
+                while v >= first and c_t[v] > tu:
+                    c_t[v + 1] = c_t[v]
+                    c_f[v + 1] = c_f[v]
+                    v -= 1
+                c_t[v + 1] = tu
+                c_f[v + 1] = fu
+        return nc
+
+    @njit
+    def merge(z, tt, p, n, nc, c_i, c_t, c_f, dedup, z2, t2, grp):
+        """Old and new points in order, merged as in :mod:`depthlab.pl`; values of new points
+        by linear interpolation (torch.lerp's formula); ``grp``: the old interval of each new
+        interval. Returns the number of points."""
+        q2 = 0
+        u = 0
+        for i in range(p - 1):
+            t2[q2] = tt[i]
+            for j in range(n):
+                z2[q2, j] = z[i, j]
+            grp[q2] = i
+            q2 += 1
+            tl, tr = tt[i], tt[i + 1]
+            prev = -1.0
+            has_prev = False
+            while u < nc and c_i[u] == i:
+                tn = c_t[u]
+                drop = (tn - tl <= dedup) or (tr - tn <= dedup)
+                if has_prev and tn - prev <= dedup:
+                    drop = True
+                prev = tn
+                has_prev = True
+                if not drop:
+                    w = c_f[u]
+                    t2[q2] = tn
+                    if w < 0.5:
+                        for j in range(n):
+                            z2[q2, j] = z[i, j] + w * (z[i + 1, j] - z[i, j])
                     else:
-                        ch_j[nch] = j
-                        nch += 1
-                    if hits == 0:
-                        break
-        for u in range(first + 1, nc):  # insertion sort of this interval's crossings
-            tu, ju = c_t[u], c_j[u]
-            v = u - 1
-            while v >= first and c_t[v] > tu:
-                c_t[v + 1] = c_t[v]
-                c_j[v + 1] = c_j[v]
-                v -= 1
-            c_t[v + 1] = tu
-            c_j[v + 1] = ju
-    ch_start[p - 1] = nch
-    return nc
+                        for j in range(n):
+                            z2[q2, j] = z[i + 1, j] - (z[i + 1, j] - z[i, j]) * (1.0 - w)
+                    grp[q2] = i
+                    q2 += 1
+                u += 1
+        t2[q2] = tt[p - 1]
+        for j in range(n):
+            z2[q2, j] = z[p - 1, j]
+        return q2 + 1
 
-
-@_jit(inline="always")
-def piece(zm, j, n, kinks, k0, m, sig, s0):
-    """``sigma`` of unit ``j`` at pre-activation ``zm``."""
-    r = 0
-    for q in range(m):
-        if zm > kinks[k0 + q]:
-            r += 1
-    return sig[s0 + r * n + j]
-
-
-@_jit()
-def add_rows(x, wk, n, n2, acc, idx):
-    """``acc += x @ wk`` over the nonzero entries of ``x`` (inactive ReLU units are
-    skipped), four rows of ``wk`` per pass over ``acc``; for a narrow ``wk`` one dot product
-    per column, four partial sums (independent chains)."""
-    if n2 < 8:
-        for o in range(n2):
-            s0 = s1 = s2 = s3 = 0.0
-            j = 0
-            while j + 4 <= n:
-                s0 += x[j] * wk[j, o]
-                s1 += x[j + 1] * wk[j + 1, o]
-                s2 += x[j + 2] * wk[j + 2, o]
-                s3 += x[j + 3] * wk[j + 3, o]
-                j += 4
-            while j < n:
-                s0 += x[j] * wk[j, o]
-                j += 1
-            acc[o] += (s0 + s1) + (s2 + s3)
-        return
-    cnt = 0
-    for j in range(n):  # branch-free gather of the nonzero entries
-        idx[cnt] = j
-        cnt += x[j] != 0.0
-    k = 0
-    while k + 4 <= cnt:
-        j0, j1, j2, j3 = idx[k], idx[k + 1], idx[k + 2], idx[k + 3]
-        a0, a1, a2, a3 = x[j0], x[j1], x[j2], x[j3]
-        for o in range(n2):
-            acc[o] += a0 * wk[j0, o] + a1 * wk[j1, o] + a2 * wk[j2, o] + a3 * wk[j3, o]
-        k += 4
-    while k < cnt:
-        j0 = idx[k]
-        a0 = x[j0]
-        for o in range(n2):
-            acc[o] += a0 * wk[j0, o]
-        k += 1
-
-
-@_jit()
-def advance(z, tt, sl, p, n, n2, nc, c_i, c_j, c_t, ch_start, ch_j, dedup, kinks, k0, m,
-            sig, bet, s0, wt, w0, bias, b0, t2, z2, sl2, kp, gs, sgm, xbuf, ybuf, cm):  # fmt: skip
-    """Old and new points in order (merged as in :mod:`depthlab.pl`), the next block's
-    values ``z2`` at them and its slopes ``sl2`` per interval; returns the number of
-    points and the largest ``|z2|``.
-
-    On each new interval ``phi`` is affine per unit, with the slope ``sigma`` read at the
-    interval's midpoint. At the first sub-interval of each old interval every unit's
-    ``sigma`` is read and the slope is a product: all of them (and the value at ``t = 0``)
-    are one matrix product (BLAS). On the next sub-intervals only the units that cross at
-    the left end (with any crossing merged into it) or flip inside the ``eps`` band on the
-    old interval are read again: one row of ``wk`` per unit whose piece changed."""
-    wk = wt[w0 : w0 + n * n2].reshape((n, n2))
-    xs = xbuf[: p * n].reshape((p, n))
-    ys = ybuf[: p * n2].reshape((p, n2))
-    for j in range(n):  # row p - 1: phi at t = 0
-        r = 0
-        for q in range(m):
-            if z[0, j] > kinks[k0 + q]:
-                r += 1
-        xs[p - 1, j] = sig[s0 + r * n + j] * z[0, j] + bet[s0 + r * n + j]
-    # pass 1: the kept points, and every unit's sigma on the first sub-interval of each old one
-    t2[0] = tt[0]
-    q2 = 0  # index of the new point at the left end of the current old interval
-    u = 0
-    for g in range(p - 1):
-        tl, tr = tt[g], tt[g + 1]
-        nk = 0
-        prev = -1.0
-        has_prev = False
-        while u < nc and c_i[u] == g:  # the merge rule: drop near an end or a neighbour
-            tn = c_t[u]
-            drop = (tn - tl <= dedup) or (tr - tn <= dedup)
-            if has_prev and tn - prev <= dedup:
-                drop = True
-            prev = tn
-            has_prev = True
-            if not drop:
-                nk += 1
-                t2[q2 + nk] = tn
-                kp[q2 + nk] = u  # its crossings: from u to the next kept one's
-            u += 1
-        t2[q2 + nk + 1] = tr
-        kp[q2 + nk + 1] = u
-        gs[g] = q2
-        w = (0.5 * (t2[q2] + t2[q2 + 1]) - tl) / (tr - tl)  # the midpoint's fraction
-        if m == 1:
-            c = kinks[k0]
-            lo, hi = s0, s0 + n
-            for j in range(n):
-                zm = z[g, j] + w * (z[g + 1, j] - z[g, j])
-                sgj = sig[hi + j] if zm > c else sig[lo + j]
-                sgm[g, j] = sgj
-                xs[g, j] = sgj * sl[g, j]
-        else:
-            for j in range(n):
-                zm = z[g, j] + w * (z[g + 1, j] - z[g, j])
-                sgj = piece(zm, j, n, kinks, k0, m, sig, s0)
-                sgm[g, j] = sgj
-                xs[g, j] = sgj * sl[g, j]
-        q2 += nk + 1
-    gs[p - 1] = q2
-    np.dot(xs, wk, ys)
-    # pass 2: slopes along each old interval by rank-one updates, values by accumulation
-    for o in range(n2):
-        z2[0, o] = ys[p - 1, o] + bias[b0 + o]
-        cm[o] = 0.0
-    col_max(z2[0], n2, cm)
-    for g in range(p - 1):
-        tl, tr = tt[g], tt[g + 1]
-        inv = 1.0 / (tr - tl)
-        for mm in range(gs[g], gs[g + 1]):
-            if mm == gs[g]:
+    @njit
+    def advance(z2, t2, q2, p, grp, n, n2, sl, kinks, k0, m, sig, bet, s0, wt, w0, bias, b0,
+                z, sl2, sgm):  # fmt: skip
+        """The next block's values ``z`` at the points and slopes ``sl2`` per interval."""
+        wk = wt[w0 : w0 + n * n2].reshape((n, n2))
+        for j in range(n):  # the value at t = 0: one product (inactive units skipped)
+            r = 0
+            for q in range(m):
+                if z2[0, j] > kinks[k0 + q]:
+                    r += 1
+            x = sig[s0 + r * n + j] * z2[0, j] + bet[s0 + r * n + j]
+            if j == 0:
+                for o in range(n2):
+                    z[0, o] = bias[b0 + o]
+            if x != 0.0:
+                for o in range(n2):
+                    z[0, o] += x * wk[j, o]
+        # slopes of phi per interval (read at the midpoint); at the first sub-interval of each
+        # old interval the slope is new: those products are one matrix product (BLAS)
+        xs = np.empty((p - 1, n), z2.dtype)
+        lo, hi = sig[s0 : s0 + n], sig[s0 + n : s0 + 2 * n]
+        for mm in range(q2 - 1):
+            g = grp[mm]
+            if m == 1:  # one kink (ReLU, LeakyReLU, abs): a select, vectorised
+                c = kinks[k0]
+                for j in range(n):
+                    sgm[mm, j] = hi[j] if z2[mm, j] + z2[mm + 1, j] > 2.0 * c else lo[j]
+            else:
+                for j in range(n):
+                    zm = 0.5 * (z2[mm, j] + z2[mm + 1, j])
+                    r = 0
+                    for q in range(m):
+                        if zm > kinks[k0 + q]:
+                            r += 1
+                    sgm[mm, j] = sig[s0 + r * n + j]
+            if mm == 0 or grp[mm - 1] != g:
+                for j in range(n):
+                    xs[g, j] = sgm[mm, j] * sl[g, j]
+        ys = np.dot(xs, wk)
+        for mm in range(q2 - 1):
+            g = grp[mm]
+            if mm == 0 or grp[mm - 1] != g:
                 for o in range(n2):
                     sl2[mm, o] = ys[g, o]
-            else:
+            else:  # same slope before phi, some units changed piece: one row of wk per unit
                 for o in range(n2):
                     sl2[mm, o] = sl2[mm - 1, o]
-                w = (0.5 * (t2[mm] + t2[mm + 1]) - tl) * inv
-                nb = ch_start[g + 1] - ch_start[g]  # band flips, then crossings here
-                for h in range(nb + kp[mm + 1] - kp[mm]):
-                    j = ch_j[ch_start[g] + h] if h < nb else c_j[kp[mm] + h - nb]
-                    zm = z[g, j] + w * (z[g + 1, j] - z[g, j])
-                    sgj = piece(zm, j, n, kinks, k0, m, sig, s0)
-                    if sgj != sgm[g, j]:
-                        d = (sgj - sgm[g, j]) * sl[g, j]
-                        sgm[g, j] = sgj
-                        if d != 0.0:
+                for j in range(n):
+                    if sgm[mm, j] != sgm[mm - 1, j]:
+                        x = (sgm[mm, j] - sgm[mm - 1, j]) * sl[g, j]
+                        if x != 0.0:
                             for o in range(n2):
-                                sl2[mm, o] += d * wk[j, o]
-            dt = t2[mm + 1] - t2[mm]
+                                sl2[mm, o] += x * wk[j, o]
+            d = t2[mm + 1] - t2[mm]
             for o in range(n2):
-                z2[mm + 1, o] = z2[mm, o] + dt * sl2[mm, o]
-            col_max(z2[mm + 1], n2, cm)
-    return gs[p - 1] + 1, max_of(cm, n2)
+                z[mm + 1, o] = z[mm, o] + d * sl2[mm, o]
+
+    @njit
+    def trace(za, zb, dims, wt, w_off, bias, b_off, kinks, k_off, sig, bet, s_off, eps, dedup,
+              s_begin, out_t, out_z, counts):  # fmt: skip
+        """Segments ``s_begin, s_begin + 1, ...`` of the chunk; returns the number of points
+        written and the index of the first segment not done (the output buffers were full)."""
+        dt = za.dtype
+        n_stage = dims.shape[0] - 1
+        nmax = 1
+        for k in range(dims.shape[0]):
+            nmax = max(nmax, dims[k])
+        cap = 256
+        tt = np.empty(cap, np.float64)
+        t2 = np.empty(cap, np.float64)
+        z = np.empty((cap, nmax), dt)
+        z2 = np.empty((cap, nmax), dt)
+        sl = np.empty((cap, nmax), dt)
+        sl2 = np.empty((cap, nmax), dt)
+        grp = np.empty(cap, np.int64)
+        c_i = np.empty(cap * nmax, np.int64)
+        c_t = np.empty(cap * nmax, np.float64)
+        c_f = np.empty(cap * nmax, np.float64)
+        sgm = np.empty((cap, nmax), dt)
+        n_out = dims[n_stage]
+        written = 0
+        for s in range(s_begin, za.shape[0]):
+            n = dims[0]
+            p = 2
+            tt[0] = 0.0
+            tt[1] = 1.0
+            for j in range(n):
+                z[0, j] = za[s, j]
+                z[1, j] = zb[s, j]
+                sl[0, j] = zb[s, j] - za[s, j]
+            for k in range(n_stage):
+                n2 = dims[k + 1]
+                k0, m = k_off[k], k_off[k + 1] - k_off[k]
+                bound = (p - 1) * n * m
+                if bound > c_i.shape[0]:
+                    c_i = grow1(c_i, bound)
+                    c_t = grow1(c_t, bound)
+                    c_f = grow1(c_f, bound)
+                nc = crossings(z, tt, p, n, kinks, k0, m, eps, c_i, c_t, c_f)
+                need = p + nc
+                if need > tt.shape[0]:
+                    tt = grow1(tt, need)
+                    t2 = grow1(t2, need)
+                    grp = grow1(grp, need)
+                    z = grow2(z, need)
+                    z2 = grow2(z2, need)
+                    sl = grow2(sl, need)
+                    sl2 = grow2(sl2, need)
+                    sgm = grow2(sgm, need)
+                q2 = merge(z, tt, p, n, nc, c_i, c_t, c_f, dedup, z2, t2, grp)
+                advance(z2, t2, q2, p, grp, n, n2, sl, kinks, k0, m, sig, bet, s_off[k], wt,
+                        w_off[k], bias, b_off[k], z, sl2, sgm)  # fmt: skip
+                tt, t2 = t2, tt
+                sl, sl2 = sl2, sl
+                p = q2
+                n = n2
+            if written + p > out_t.shape[0]:
+                return written, s
+            for i in range(p):
+                out_t[written + i] = tt[i]
+                for o in range(n_out):
+                    out_z[written + i, o] = z[i, o]
+            counts[s] = p - 1
+            written += p
+        return written, za.shape[0]
+
+    return trace
 
 
-@_jit()
-def _trace(za, zb, dims, wt, w_off, bias, b_off, kinks, k_off, sig, bet, s_off, eps, dedup,
-          s_begin, out_t, out_z, counts):  # fmt: skip
-    """Segments ``s_begin, s_begin + 1, ...`` of the chunk; returns the number of points
-    written and the index of the first segment not done (the output buffers were full)."""
-    dt = za.dtype
-    n_stage = dims.shape[0] - 1
-    nmax = 1
-    for k in range(dims.shape[0]):
-        nmax = max(nmax, dims[k])
-    cap = 256
-    tt = np.empty(cap, np.float64)
-    t2 = np.empty(cap, np.float64)
-    z = np.empty((cap, nmax), dt)
-    z2 = np.empty((cap, nmax), dt)
-    sl = np.empty((cap, nmax), dt)
-    sl2 = np.empty((cap, nmax), dt)
-    c_i = np.empty(cap * nmax, np.int64)
-    c_t = np.empty(cap * nmax, np.float64)
-    c_j = np.empty(cap * nmax, np.int64)
-    kp = np.empty(cap, np.int64)
-    ch_j = np.empty(cap * nmax, np.int64)
-    ch_start = np.empty(cap, np.int64)
-    sgm = np.empty((cap, nmax), dt)
-    gs = np.empty(cap, np.int64)
-    xbuf = np.empty(cap * nmax, dt)
-    ybuf = np.empty(cap * nmax, dt)
-    cm = np.empty(nmax, dt)
-    n_out = dims[n_stage]
-    written = 0
-    for s in range(s_begin, za.shape[0]):
-        n = dims[0]
-        p = 2
-        tt[0] = 0.0
-        tt[1] = 1.0
-        for j in range(n):
-            z[0, j] = za[s, j]
-            z[1, j] = zb[s, j]
-            sl[0, j] = zb[s, j] - za[s, j]
-            cm[j] = 0.0
-        col_max(z[0], n, cm)
-        col_max(z[1], n, cm)
-        smax = max_of(cm, n)
-        for k in range(n_stage):
-            n2 = dims[k + 1]
-            k0, m = k_off[k], k_off[k + 1] - k_off[k]
-            bound = (p - 1) * n * m
-            if bound > c_i.shape[0]:
-                c_i = grow1(c_i, bound)
-                c_t = grow1(c_t, bound)
-                c_j = grow1(c_j, bound)
-                ch_j = grow1(ch_j, bound)
-            if p > ch_start.shape[0]:
-                ch_start = grow1(ch_start, p)
-            nc = crossings(z, tt, p, n, kinks, k0, m, eps, smax, c_i, c_j, c_t, ch_start, ch_j)
-            need = p + nc
-            if need > tt.shape[0]:
-                tt = grow1(tt, need)
-                t2 = grow1(t2, need)
-                kp = grow1(kp, need)
-                z = grow2(z, need)
-                z2 = grow2(z2, need)
-                sl = grow2(sl, need)
-                sl2 = grow2(sl2, need)
-            if p > sgm.shape[0]:
-                sgm = grow2(sgm, p)
-                gs = grow1(gs, p)
-                xbuf = grow1(xbuf, p * nmax)
-                ybuf = grow1(ybuf, p * nmax)
-            p2, smax = advance(z, tt, sl, p, n, n2, nc, c_i, c_j, c_t, ch_start, ch_j, dedup,
-                         kinks, k0, m, sig, bet, s_off[k], wt, w_off[k], bias, b_off[k], t2,
-                         z2, sl2, kp, gs, sgm, xbuf, ybuf, cm)  # fmt: skip
-            tt, t2 = t2, tt
-            z, z2 = z2, z
-            sl, sl2 = sl2, sl
-            p = p2
-            n = n2
-        if written + p > out_t.shape[0]:
-            return written, s
-        for i in range(p):
-            out_t[written + i] = tt[i]
-            for o in range(n_out):
-                out_z[written + i, o] = z[i, o]
-        counts[s] = p - 1
-        written += p
-    return written, za.shape[0]
+_KERNEL = None
 
 
 def _kernel():
-    return _trace
+    global _KERNEL
+    if _KERNEL is None:
+        _KERNEL = _make_kernel()
+    return _KERNEL
 
 
 class Packed:
