@@ -111,6 +111,11 @@ def act_tables(act: nn.Module, kinks: tuple[float, ...], n: int) -> tuple[np.nda
     )
 
 
+#: a block narrower than this (and every later one, and the last) is applied to the values at
+#: the points directly (one product per point) instead of carrying slopes
+DIRECT_BELOW: int = 8
+
+
 def _make_kernel():  # compiled lazily, once per process (and cached on disk by numba)
     # Arrays are never rebound inside a hot loop: numba counts references of a rebound array
     # variable at every loop iteration (atomic operations), so each stage's work is a function
@@ -220,9 +225,38 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
 
     @njit
     def advance(z2, t2, q2, p, grp, n, n2, sl, kinks, k0, m, sig, bet, s0, wt, w0, bias, b0,
-                z, sl2, sgm):  # fmt: skip
-        """The next block's values ``z`` at the points and slopes ``sl2`` per interval."""
+                z, sl2, sgm, direct, hbuf):  # fmt: skip
+        """The next block's values ``z`` at the points and slopes ``sl2`` per interval; with
+        ``direct``, only the values, as ``phi`` at every point times the matrix (one BLAS
+        product; no slopes)."""
         wk = wt[w0 : w0 + n * n2].reshape((n, n2))
+        if direct:
+            h = hbuf[: q2 * n].reshape((q2, n))
+            if m == 1:  # one kink: both pieces, then a select (vectorised; a select of
+                # loads, or an index chosen by the sign, is a branch or a gather per unit)
+                c = kinks[k0]
+                slo, shi = sig[s0 : s0 + n], sig[s0 + n : s0 + 2 * n]
+                blo, bhi = bet[s0 : s0 + n], bet[s0 + n : s0 + 2 * n]
+                for mm in range(q2):
+                    for j in range(n):
+                        v = z2[mm, j]
+                        above = shi[j] * v + bhi[j]
+                        below = slo[j] * v + blo[j]
+                        h[mm, j] = above if v > c else below
+            else:
+                for mm in range(q2):
+                    for j in range(n):
+                        v = z2[mm, j]
+                        r = 0
+                        for q in range(m):
+                            if v > kinks[k0 + q]:
+                                r += 1
+                        h[mm, j] = sig[s0 + r * n + j] * v + bet[s0 + r * n + j]
+            y = np.dot(h, wk)
+            for mm in range(q2):
+                for o in range(n2):
+                    z[mm, o] = y[mm, o] + bias[b0 + o]
+            return
         for j in range(n):  # the value at t = 0: one product (inactive units skipped)
             r = 0
             for q in range(m):
@@ -244,7 +278,8 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
             if m == 1:  # one kink (ReLU, LeakyReLU, abs): a select, vectorised
                 c = kinks[k0]
                 for j in range(n):
-                    sgm[mm, j] = hi[j] if z2[mm, j] + z2[mm + 1, j] > 2.0 * c else lo[j]
+                    above, below = hi[j], lo[j]  # loaded first: a select, not a branch
+                    sgm[mm, j] = above if z2[mm, j] + z2[mm + 1, j] > 2.0 * c else below
             else:
                 for j in range(n):
                     zm = 0.5 * (z2[mm, j] + z2[mm + 1, j])
@@ -297,6 +332,7 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
         c_t = np.empty(cap * nmax, np.float64)
         c_f = np.empty(cap * nmax, np.float64)
         sgm = np.empty((cap, nmax), dt)
+        hbuf = np.empty(cap * nmax, dt)
         n_out = dims[n_stage]
         written = 0
         for s in range(s_begin, za.shape[0]):
@@ -308,7 +344,11 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                 z[0, j] = za[s, j]
                 z[1, j] = zb[s, j]
                 sl[0, j] = zb[s, j] - za[s, j]
+            direct = False
             for k in range(n_stage):
+                # values straight from phi at the points once a block is narrow or the last
+                # (cheaper than slopes there; and a later block would need slopes)
+                direct = direct or dims[k + 1] < DIRECT_BELOW or k == n_stage - 1
                 n2 = dims[k + 1]
                 k0, m = k_off[k], k_off[k + 1] - k_off[k]
                 bound = (p - 1) * n * m
@@ -327,9 +367,10 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                     sl = grow2(sl, need)
                     sl2 = grow2(sl2, need)
                     sgm = grow2(sgm, need)
+                    hbuf = grow1(hbuf, need * nmax)
                 q2 = merge(z, tt, p, n, nc, c_i, c_t, c_f, dedup, z2, t2, grp)
                 advance(z2, t2, q2, p, grp, n, n2, sl, kinks, k0, m, sig, bet, s_off[k], wt,
-                        w_off[k], bias, b_off[k], z, sl2, sgm)  # fmt: skip
+                        w_off[k], bias, b_off[k], z, sl2, sgm, direct, hbuf)  # fmt: skip
                 tt, t2 = t2, tt
                 sl, sl2 = sl2, sl
                 p = q2
