@@ -138,19 +138,27 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
         b[: a.shape[0]] = a
         return b
 
-    @numba.njit(cache=True, nogil=True, fastmath=True)  # a max is exact in any order
-    def abs_max(z, p, n):
-        smax = 0.0
+    @njit
+    def abs_max(z, p, n, cm):
+        """The largest ``|z[:p, :n]|``: a running maximum per column (vectorised along each
+        row; one running maximum would be a serial chain of compares), then over columns."""
+        for j in range(n):
+            cm[j] = 0.0
         for i in range(p):
             for j in range(n):
-                smax = max(smax, abs(z[i, j]))
+                a = abs(z[i, j])
+                b = cm[j]
+                cm[j] = a if a > b else b
+        smax = 0.0
+        for j in range(n):
+            smax = cm[j] if cm[j] > smax else smax
         return smax
 
     @njit
-    def crossings(z, tt, p, n, kinks, k0, m, eps, c_i, c_t, c_f):
+    def crossings(z, tt, p, n, kinks, k0, m, eps, c_i, c_t, c_f, cm):
         """Crossings of the kinks ``kinks[k0:k0+m]`` between consecutive points, sorted by
         interval then ``t`` (stable); returns their number."""
-        smax = abs_max(z, p, n)
+        smax = abs_max(z, p, n, cm)
         nc = 0
         for i in range(p - 1):
             first = nc
@@ -333,6 +341,7 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
         c_f = np.empty(cap * nmax, np.float64)
         sgm = np.empty((cap, nmax), dt)
         hbuf = np.empty(cap * nmax, dt)
+        cm = np.empty(nmax, dt)
         n_out = dims[n_stage]
         written = 0
         for s in range(s_begin, za.shape[0]):
@@ -356,7 +365,7 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                     c_i = grow1(c_i, bound)
                     c_t = grow1(c_t, bound)
                     c_f = grow1(c_f, bound)
-                nc = crossings(z, tt, p, n, kinks, k0, m, eps, c_i, c_t, c_f)
+                nc = crossings(z, tt, p, n, kinks, k0, m, eps, c_i, c_t, c_f, cm)
                 need = p + nc
                 if need > tt.shape[0]:
                     tt = grow1(tt, need)
