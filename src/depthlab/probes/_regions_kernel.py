@@ -173,13 +173,16 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                 for j in range(n):
                     da = z[i, j] - c
                     db = z[i + 1, j] - c
-                    # opposite sign bits, both beyond the band (so both nonzero)
-                    if (da < 0.0) != (db < 0.0) and abs(da) > scale and abs(db) > scale:
-                        fr = np.float64(da / (da - db))
-                        c_i[nc] = i
-                        c_f[nc] = fr
-                        c_t[nc] = tt[i] + fr * (tt[i + 1] - tt[i])
-                        nc += 1
+                    if (da < 0.0) != (db < 0.0):  # opposite sign bits
+                        if abs(da) > scale and abs(db) > scale:  # both beyond the band
+                            fr = np.float64(da / (da - db))
+                            c_i[nc] = i
+                            c_f[nc] = fr
+                            c_t[nc] = tt[i] + fr * (tt[i + 1] - tt[i])
+                            nc += 1
+                        hits -= 1
+                        if hits == 0:  # all of this interval's flips seen
+                            break
             for u in range(first + 1, nc):  # insertion sort of this interval's crossings
                 tu, fu = c_t[u], c_f[u]
                 v = u - 1
@@ -308,8 +311,14 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
             else:  # same slope before phi, some units changed piece: one row of wk per unit
                 for o in range(n2):
                     sl2[mm, o] = sl2[mm - 1, o]
+                nd = 0  # a vectorised count first, then a scan that stops at the last one
                 for j in range(n):
+                    nd += sgm[mm, j] != sgm[mm - 1, j]
+                for j in range(n):
+                    if nd == 0:
+                        break
                     if sgm[mm, j] != sgm[mm - 1, j]:
+                        nd -= 1
                         x = (sgm[mm, j] - sgm[mm - 1, j]) * sl[g, j]
                         if x != 0.0:
                             for o in range(n2):
