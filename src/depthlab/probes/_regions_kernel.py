@@ -35,6 +35,12 @@ At nonlinearity ``k``:
    ``z_{k+1}(t_{m+1}) = z_{k+1}(t_m) + (t_{m+1} - t_m) dz_{k+1}/dt``, from
    ``z_{k+1}(0) = W_{k+1} phi_k(z_k(0)) + c_{k+1}``.
 
+The last block, and every block from the first one narrower than :data:`DIRECT_BELOW` units on,
+takes the values directly instead: ``phi_k`` at every point (both pieces computed, then a select,
+which numba vectorises; a select of loads or a sign-chosen index is a branch or a gather per
+unit) times ``W_{k+1}^T`` in one BLAS product. There the product per point is cheaper than the
+per-point slope bookkeeping.
+
 Cost per segment: the first layer's ``2 n_0 n_1`` products, then per stage ``k`` about
 ``(#points of stage k-1) * n_k * n_{k+1} / 2`` for the slope products and ``O(n)`` per new
 point; the torch engine does ``#points * n_k * n_{k+1}`` per stage. Rounding: values are
