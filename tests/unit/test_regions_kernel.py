@@ -199,3 +199,48 @@ def test_act_tables():
     assert beta[:, 1].tolist() == [0.0, 0.0]
     # not affine between the given kinks: refused
     assert _regions_kernel.act_tables(nn.Tanh(), (0.0,), 2) is None
+
+
+def _grown(net, dup_unit: int):
+    """``net`` (Linear, ReLU, Linear, ReLU, Linear) with two units added that change neither
+    the function nor its kinks: a copy of layer 1's unit ``dup_unit`` (outgoing weights split
+    half and half with the original) and a layer-2 unit with zero incoming weights and bias."""
+    l1, l2, l3 = net[0], net[2], net[4]
+    n0, n1, n2 = l1.in_features, l1.out_features, l2.out_features
+    big = nn.Sequential(
+        nn.Linear(n0, n1 + 1), nn.ReLU(), nn.Linear(n1 + 1, n2 + 1), nn.ReLU(), nn.Linear(n2 + 1, 1)
+    ).double()
+    with torch.no_grad():
+        big[0].weight.copy_(torch.cat([l1.weight, l1.weight[dup_unit : dup_unit + 1]]))
+        big[0].bias.copy_(torch.cat([l1.bias, l1.bias[dup_unit : dup_unit + 1]]))
+        w2 = torch.cat([l2.weight, 0.5 * l2.weight[:, dup_unit : dup_unit + 1]], 1)
+        w2[:, dup_unit] *= 0.5
+        big[2].weight.copy_(torch.cat([w2, torch.zeros(1, n1 + 1, dtype=w2.dtype)]))
+        big[2].bias.copy_(torch.cat([l2.bias, torch.zeros(1, dtype=w2.dtype)]))
+        big[4].weight.copy_(torch.cat([l3.weight, torch.ones(1, 1, dtype=w2.dtype)], 1))
+        big[4].bias.copy_(l3.bias)
+    return big
+
+
+@needs_numba
+def test_kernel_duplicate_units_zero_rows_and_kinks_on_segments():
+    """A duplicated unit (two kinks at exactly the same t, merged into one point) and a unit
+    with zero weights (0 everywhere, never a kink) add no piece, in both engines; a segment
+    that starts exactly on a first-layer kink, or runs through the zero set of a unit, gives
+    the same pieces and breakpoints in the kernel as in the torch engine (to 1e-12)."""
+    net = _net([8, 16, 16, 1], 21).double()
+    big = _grown(net, dup_unit=3)
+    g = torch.Generator().manual_seed(22)
+    a = torch.randn(300, 8, generator=g, dtype=torch.float64)
+    b = torch.randn(300, 8, generator=g, dtype=torch.float64)
+    # segment 0 starts exactly on unit 3's kink (its pre-activation is 0 at a, to rounding)
+    w, c = net[0].weight[3].detach(), net[0].bias[3].detach()
+    a[0] -= (w @ a[0] + c) / (w @ w) * w
+    b[1] = -a[1]  # through the origin
+    fused_big, ref_big = _both(big, a, b)
+    _assert_same(fused_big, ref_big, tol=1e-12)
+    fused, ref = _both(net, a, b)
+    _assert_same(fused, ref, tol=1e-12)
+    assert torch.equal(fused_big.n_pieces, fused.n_pieces)
+    assert float((fused_big.t - fused.t).abs().max()) <= 1e-12
+    assert float(fused.n_pieces.float().mean()) > 4.0  # the segments do cross kinks

@@ -35,6 +35,12 @@ At nonlinearity ``k``:
    ``z_{k+1}(t_{m+1}) = z_{k+1}(t_m) + (t_{m+1} - t_m) dz_{k+1}/dt``, from
    ``z_{k+1}(0) = W_{k+1} phi_k(z_k(0)) + c_{k+1}``.
 
+The last block, and every block from the first one narrower than :data:`DIRECT_BELOW` units on,
+takes the values directly instead: ``phi_k`` at every point (both pieces computed, then a select,
+which numba vectorises; a select of loads or a sign-chosen index is a branch or a gather per
+unit) times ``W_{k+1}^T`` in one BLAS product. There the product per point is cheaper than the
+per-point slope bookkeeping.
+
 Cost per segment: the first layer's ``2 n_0 n_1`` products, then per stage ``k`` about
 ``(#points of stage k-1) * n_k * n_{k+1} / 2`` for the slope products and ``O(n)`` per new
 point; the torch engine does ``#points * n_k * n_{k+1}`` per stage. Rounding: values are
@@ -111,6 +117,11 @@ def act_tables(act: nn.Module, kinks: tuple[float, ...], n: int) -> tuple[np.nda
     )
 
 
+#: a block narrower than this (and every later one, and the last) is applied to the values at
+#: the points directly (one product per point) instead of carrying slopes
+DIRECT_BELOW: int = 8
+
+
 def _make_kernel():  # compiled lazily, once per process (and cached on disk by numba)
     # Arrays are never rebound inside a hot loop: numba counts references of a rebound array
     # variable at every loop iteration (atomic operations), so each stage's work is a function
@@ -133,19 +144,27 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
         b[: a.shape[0]] = a
         return b
 
-    @numba.njit(cache=True, nogil=True, fastmath=True)  # a max is exact in any order
-    def abs_max(z, p, n):
-        smax = 0.0
+    @njit
+    def abs_max(z, p, n, cm):
+        """The largest ``|z[:p, :n]|``: a running maximum per column (vectorised along each
+        row; one running maximum would be a serial chain of compares), then over columns."""
+        for j in range(n):
+            cm[j] = 0.0
         for i in range(p):
             for j in range(n):
-                smax = max(smax, abs(z[i, j]))
+                a = abs(z[i, j])
+                b = cm[j]
+                cm[j] = a if a > b else b
+        smax = 0.0
+        for j in range(n):
+            smax = cm[j] if cm[j] > smax else smax
         return smax
 
     @njit
-    def crossings(z, tt, p, n, kinks, k0, m, eps, c_i, c_t, c_f):
+    def crossings(z, tt, p, n, kinks, k0, m, eps, c_i, c_t, c_f, cm):
         """Crossings of the kinks ``kinks[k0:k0+m]`` between consecutive points, sorted by
         interval then ``t`` (stable); returns their number."""
-        smax = abs_max(z, p, n)
+        smax = abs_max(z, p, n, cm)
         nc = 0
         for i in range(p - 1):
             first = nc
@@ -160,13 +179,16 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                 for j in range(n):
                     da = z[i, j] - c
                     db = z[i + 1, j] - c
-                    # opposite sign bits, both beyond the band (so both nonzero)
-                    if (da < 0.0) != (db < 0.0) and abs(da) > scale and abs(db) > scale:
-                        fr = np.float64(da / (da - db))
-                        c_i[nc] = i
-                        c_f[nc] = fr
-                        c_t[nc] = tt[i] + fr * (tt[i + 1] - tt[i])
-                        nc += 1
+                    if (da < 0.0) != (db < 0.0):  # opposite sign bits
+                        if abs(da) > scale and abs(db) > scale:  # both beyond the band
+                            fr = np.float64(da / (da - db))
+                            c_i[nc] = i
+                            c_f[nc] = fr
+                            c_t[nc] = tt[i] + fr * (tt[i + 1] - tt[i])
+                            nc += 1
+                        hits -= 1
+                        if hits == 0:  # all of this interval's flips seen
+                            break
             for u in range(first + 1, nc):  # insertion sort of this interval's crossings
                 tu, fu = c_t[u], c_f[u]
                 v = u - 1
@@ -220,9 +242,38 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
 
     @njit
     def advance(z2, t2, q2, p, grp, n, n2, sl, kinks, k0, m, sig, bet, s0, wt, w0, bias, b0,
-                z, sl2, sgm):  # fmt: skip
-        """The next block's values ``z`` at the points and slopes ``sl2`` per interval."""
+                z, sl2, sgm, direct, hbuf):  # fmt: skip
+        """The next block's values ``z`` at the points and slopes ``sl2`` per interval; with
+        ``direct``, only the values, as ``phi`` at every point times the matrix (one BLAS
+        product; no slopes)."""
         wk = wt[w0 : w0 + n * n2].reshape((n, n2))
+        if direct:
+            h = hbuf[: q2 * n].reshape((q2, n))
+            if m == 1:  # one kink: both pieces, then a select (vectorised; a select of
+                # loads, or an index chosen by the sign, is a branch or a gather per unit)
+                c = kinks[k0]
+                slo, shi = sig[s0 : s0 + n], sig[s0 + n : s0 + 2 * n]
+                blo, bhi = bet[s0 : s0 + n], bet[s0 + n : s0 + 2 * n]
+                for mm in range(q2):
+                    for j in range(n):
+                        v = z2[mm, j]
+                        above = shi[j] * v + bhi[j]
+                        below = slo[j] * v + blo[j]
+                        h[mm, j] = above if v > c else below
+            else:
+                for mm in range(q2):
+                    for j in range(n):
+                        v = z2[mm, j]
+                        r = 0
+                        for q in range(m):
+                            if v > kinks[k0 + q]:
+                                r += 1
+                        h[mm, j] = sig[s0 + r * n + j] * v + bet[s0 + r * n + j]
+            y = np.dot(h, wk)
+            for mm in range(q2):
+                for o in range(n2):
+                    z[mm, o] = y[mm, o] + bias[b0 + o]
+            return
         for j in range(n):  # the value at t = 0: one product (inactive units skipped)
             r = 0
             for q in range(m):
@@ -244,7 +295,8 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
             if m == 1:  # one kink (ReLU, LeakyReLU, abs): a select, vectorised
                 c = kinks[k0]
                 for j in range(n):
-                    sgm[mm, j] = hi[j] if z2[mm, j] + z2[mm + 1, j] > 2.0 * c else lo[j]
+                    above, below = hi[j], lo[j]  # loaded first: a select, not a branch
+                    sgm[mm, j] = above if z2[mm, j] + z2[mm + 1, j] > 2.0 * c else below
             else:
                 for j in range(n):
                     zm = 0.5 * (z2[mm, j] + z2[mm + 1, j])
@@ -265,8 +317,14 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
             else:  # same slope before phi, some units changed piece: one row of wk per unit
                 for o in range(n2):
                     sl2[mm, o] = sl2[mm - 1, o]
+                nd = 0  # a vectorised count first, then a scan that stops at the last one
                 for j in range(n):
+                    nd += sgm[mm, j] != sgm[mm - 1, j]
+                for j in range(n):
+                    if nd == 0:
+                        break
                     if sgm[mm, j] != sgm[mm - 1, j]:
+                        nd -= 1
                         x = (sgm[mm, j] - sgm[mm - 1, j]) * sl[g, j]
                         if x != 0.0:
                             for o in range(n2):
@@ -297,6 +355,8 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
         c_t = np.empty(cap * nmax, np.float64)
         c_f = np.empty(cap * nmax, np.float64)
         sgm = np.empty((cap, nmax), dt)
+        hbuf = np.empty(cap * nmax, dt)
+        cm = np.empty(nmax, dt)
         n_out = dims[n_stage]
         written = 0
         for s in range(s_begin, za.shape[0]):
@@ -308,7 +368,11 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                 z[0, j] = za[s, j]
                 z[1, j] = zb[s, j]
                 sl[0, j] = zb[s, j] - za[s, j]
+            direct = False
             for k in range(n_stage):
+                # values straight from phi at the points once a block is narrow or the last
+                # (cheaper than slopes there; and a later block would need slopes)
+                direct = direct or dims[k + 1] < DIRECT_BELOW or k == n_stage - 1
                 n2 = dims[k + 1]
                 k0, m = k_off[k], k_off[k + 1] - k_off[k]
                 bound = (p - 1) * n * m
@@ -316,7 +380,7 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                     c_i = grow1(c_i, bound)
                     c_t = grow1(c_t, bound)
                     c_f = grow1(c_f, bound)
-                nc = crossings(z, tt, p, n, kinks, k0, m, eps, c_i, c_t, c_f)
+                nc = crossings(z, tt, p, n, kinks, k0, m, eps, c_i, c_t, c_f, cm)
                 need = p + nc
                 if need > tt.shape[0]:
                     tt = grow1(tt, need)
@@ -327,9 +391,10 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                     sl = grow2(sl, need)
                     sl2 = grow2(sl2, need)
                     sgm = grow2(sgm, need)
+                    hbuf = grow1(hbuf, need * nmax)
                 q2 = merge(z, tt, p, n, nc, c_i, c_t, c_f, dedup, z2, t2, grp)
                 advance(z2, t2, q2, p, grp, n, n2, sl, kinks, k0, m, sig, bet, s_off[k], wt,
-                        w_off[k], bias, b_off[k], z, sl2, sgm)  # fmt: skip
+                        w_off[k], bias, b_off[k], z, sl2, sgm, direct, hbuf)  # fmt: skip
                 tt, t2 = t2, tt
                 sl, sl2 = sl2, sl
                 p = q2
