@@ -22,7 +22,8 @@ def test_multiplication_runs_and_checks_the_constructions(tmp_path):
 
 
 def test_compositional_runs_with_matched_budgets_and_a_control(tmp_path):
-    r = run_experiment("compositional", {"steps": 15, "ns": [4]}, out_dir=tmp_path, quick=True)
+    over = {"steps": 15, "ns": [4], "generic_deep": True}  # the generic deep MLP is opt-in
+    r = run_experiment("compositional", over, out_dir=tmp_path, quick=True)
     s = r.tables["summary"]
     assert set(s.target) == {"compositional", "control"}
     assert set(s.arch) == {"shallow", "deep", "tree"}
