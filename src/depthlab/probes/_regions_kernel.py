@@ -161,7 +161,7 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
         return smax
 
     @njit
-    def crossings(z, tt, p, n, kinks, k0, m, eps, c_i, c_t, c_f, cm):
+    def crossings(z, tt, p, n, kinks, k0, m, eps, c_i, c_t, c_f, c_u, cm):
         """Crossings of the kinks ``kinks[k0:k0+m]`` between consecutive points, sorted by
         interval then ``t`` (stable); returns their number."""
         smax = abs_max(z, p, n, cm)
@@ -184,24 +184,27 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                             fr = np.float64(da / (da - db))
                             c_i[nc] = i
                             c_f[nc] = fr
+                            c_u[nc] = j
                             c_t[nc] = tt[i] + fr * (tt[i + 1] - tt[i])
                             nc += 1
                         hits -= 1
                         if hits == 0:  # all of this interval's flips seen
                             break
             for u in range(first + 1, nc):  # insertion sort of this interval's crossings
-                tu, fu = c_t[u], c_f[u]
+                tu, fu, uu = c_t[u], c_f[u], c_u[u]
                 v = u - 1
                 while v >= first and c_t[v] > tu:
                     c_t[v + 1] = c_t[v]
                     c_f[v + 1] = c_f[v]
+                    c_u[v + 1] = c_u[v]
                     v -= 1
                 c_t[v + 1] = tu
                 c_f[v + 1] = fu
+                c_u[v + 1] = uu
         return nc
 
     @njit
-    def merge(z, tt, p, n, nc, c_i, c_t, c_f, dedup, z2, t2, grp):
+    def merge(z, tt, p, n, nc, c_i, c_t, c_f, c_u, dedup, z2, t2, grp, hint):
         """Old and new points in order, merged as in :mod:`depthlab.pl`; values of new points
         by linear interpolation (torch.lerp's formula); ``grp``: the old interval of each new
         interval. Returns the number of points."""
@@ -212,6 +215,7 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
             for j in range(n):
                 z2[q2, j] = z[i, j]
             grp[q2] = i
+            hint[q2] = -1
             q2 += 1
             tl, tr = tt[i], tt[i + 1]
             prev = -1.0
@@ -233,6 +237,7 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                         for j in range(n):
                             z2[q2, j] = z[i + 1, j] - (z[i + 1, j] - z[i, j]) * (1.0 - w)
                     grp[q2] = i
+                    hint[q2] = c_u[u]
                     q2 += 1
                 u += 1
         t2[q2] = tt[p - 1]
@@ -241,8 +246,8 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
         return q2 + 1
 
     @njit
-    def advance(z2, t2, q2, p, grp, n, n2, sl, kinks, k0, m, sig, bet, s0, wt, w0, bias, b0,
-                z, sl2, sgm, direct, hbuf):  # fmt: skip
+    def advance(z2, t2, q2, p, grp, hint, n, n2, sl, kinks, k0, m, sig, bet, s0, wt, w0, bias, b0,
+                z, sl2, sgm, direct, hbuf, xbuf, ybuf):  # fmt: skip
         """The next block's values ``z`` at the points and slopes ``sl2`` per interval; with
         ``direct``, only the values, as ``phi`` at every point times the matrix (one BLAS
         product; no slopes)."""
@@ -269,7 +274,8 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                             if v > kinks[k0 + q]:
                                 r += 1
                         h[mm, j] = sig[s0 + r * n + j] * v + bet[s0 + r * n + j]
-            y = np.dot(h, wk)
+            y = ybuf[: q2 * n2].reshape((q2, n2))
+            np.dot(h, wk, y)  # into a buffer of the segment loop: no allocation per stage
             for mm in range(q2):
                 for o in range(n2):
                     z[mm, o] = y[mm, o] + bias[b0 + o]
@@ -288,7 +294,7 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                     z[0, o] += x * wk[j, o]
         # slopes of phi per interval (read at the midpoint); at the first sub-interval of each
         # old interval the slope is new: those products are one matrix product (BLAS)
-        xs = np.empty((p - 1, n), z2.dtype)
+        xs = xbuf[: (p - 1) * n].reshape((p - 1, n))
         lo, hi = sig[s0 : s0 + n], sig[s0 + n : s0 + 2 * n]
         for mm in range(q2 - 1):
             g = grp[mm]
@@ -308,28 +314,47 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
             if mm == 0 or grp[mm - 1] != g:
                 for j in range(n):
                     xs[g, j] = sgm[mm, j] * sl[g, j]
-        ys = np.dot(xs, wk)
+        ys = ybuf[: (p - 1) * n2].reshape((p - 1, n2))
+        np.dot(xs, wk, ys)
         for mm in range(q2 - 1):
             g = grp[mm]
+            d = t2[mm + 1] - t2[mm]
             if mm == 0 or grp[mm - 1] != g:
                 for o in range(n2):
-                    sl2[mm, o] = ys[g, o]
-            else:  # same slope before phi, some units changed piece: one row of wk per unit
-                for o in range(n2):
-                    sl2[mm, o] = sl2[mm - 1, o]
-                nd = 0  # a vectorised count first, then a scan that stops at the last one
-                for j in range(n):
-                    nd += sgm[mm, j] != sgm[mm - 1, j]
-                for j in range(n):
-                    if nd == 0:
-                        break
-                    if sgm[mm, j] != sgm[mm - 1, j]:
-                        nd -= 1
-                        x = (sgm[mm, j] - sgm[mm - 1, j]) * sl[g, j]
-                        if x != 0.0:
-                            for o in range(n2):
-                                sl2[mm, o] += x * wk[j, o]
-            d = t2[mm + 1] - t2[mm]
+                    v = ys[g, o]
+                    sl2[mm, o] = v
+                    z[mm + 1, o] = z[mm, o] + d * v
+                continue
+            # same slope before phi, some units changed piece: one row of wk per unit
+            nd = 0  # a vectorised count first
+            for j in range(n):
+                nd += sgm[mm, j] != sgm[mm - 1, j]
+            ju = hint[mm]  # the unit whose crossing made this point: usually the only one
+            if nd == 1 and ju >= 0 and sgm[mm, ju] != sgm[mm - 1, ju]:
+                # one pass: the slope's update and the next value (same arithmetic as below)
+                x = (sgm[mm, ju] - sgm[mm - 1, ju]) * sl[g, ju]
+                if x != 0.0:
+                    for o in range(n2):
+                        v = sl2[mm - 1, o] + x * wk[ju, o]
+                        sl2[mm, o] = v
+                        z[mm + 1, o] = z[mm, o] + d * v
+                else:
+                    for o in range(n2):
+                        v = sl2[mm - 1, o]
+                        sl2[mm, o] = v
+                        z[mm + 1, o] = z[mm, o] + d * v
+                continue
+            for o in range(n2):
+                sl2[mm, o] = sl2[mm - 1, o]
+            for j in range(n):  # a scan that stops at the last changed unit
+                if nd == 0:
+                    break
+                if sgm[mm, j] != sgm[mm - 1, j]:
+                    nd -= 1
+                    x = (sgm[mm, j] - sgm[mm - 1, j]) * sl[g, j]
+                    if x != 0.0:
+                        for o in range(n2):
+                            sl2[mm, o] += x * wk[j, o]
             for o in range(n2):
                 z[mm + 1, o] = z[mm, o] + d * sl2[mm, o]
 
@@ -354,8 +379,12 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
         c_i = np.empty(cap * nmax, np.int64)
         c_t = np.empty(cap * nmax, np.float64)
         c_f = np.empty(cap * nmax, np.float64)
+        c_u = np.empty(cap * nmax, np.int64)
+        hint = np.empty(cap, np.int64)
         sgm = np.empty((cap, nmax), dt)
         hbuf = np.empty(cap * nmax, dt)
+        xbuf = np.empty(cap * nmax, dt)
+        ybuf = np.empty(cap * nmax, dt)
         cm = np.empty(nmax, dt)
         n_out = dims[n_stage]
         written = 0
@@ -380,21 +409,25 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                     c_i = grow1(c_i, bound)
                     c_t = grow1(c_t, bound)
                     c_f = grow1(c_f, bound)
-                nc = crossings(z, tt, p, n, kinks, k0, m, eps, c_i, c_t, c_f, cm)
+                    c_u = grow1(c_u, bound)
+                nc = crossings(z, tt, p, n, kinks, k0, m, eps, c_i, c_t, c_f, c_u, cm)
                 need = p + nc
                 if need > tt.shape[0]:
                     tt = grow1(tt, need)
                     t2 = grow1(t2, need)
                     grp = grow1(grp, need)
+                    hint = grow1(hint, need)
                     z = grow2(z, need)
                     z2 = grow2(z2, need)
                     sl = grow2(sl, need)
                     sl2 = grow2(sl2, need)
                     sgm = grow2(sgm, need)
                     hbuf = grow1(hbuf, need * nmax)
-                q2 = merge(z, tt, p, n, nc, c_i, c_t, c_f, dedup, z2, t2, grp)
-                advance(z2, t2, q2, p, grp, n, n2, sl, kinks, k0, m, sig, bet, s_off[k], wt,
-                        w_off[k], bias, b_off[k], z, sl2, sgm, direct, hbuf)  # fmt: skip
+                    xbuf = grow1(xbuf, need * nmax)
+                    ybuf = grow1(ybuf, need * nmax)
+                q2 = merge(z, tt, p, n, nc, c_i, c_t, c_f, c_u, dedup, z2, t2, grp, hint)
+                advance(z2, t2, q2, p, grp, hint, n, n2, sl, kinks, k0, m, sig, bet, s_off[k], wt,
+                        w_off[k], bias, b_off[k], z, sl2, sgm, direct, hbuf, xbuf, ybuf)  # fmt: skip
                 tt, t2 = t2, tt
                 sl, sl2 = sl2, sl
                 p = q2
