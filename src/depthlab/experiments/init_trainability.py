@@ -50,7 +50,7 @@ Claims, each a 95 % t interval over seeds against a margin of ``margin`` = 1 epo
 The GPU scale (``--scale paper``) follows Hanin & Rolnick's sizes: width = depth = 10, 20, 40,
 80, fixed width 10, all 4000 MNIST-1D training examples per epoch, 10 seeds.
 
-Time budget: default about 80 s (scan about 35 s, claim run about 40 s; budget 150 s), ``--quick``
+Time budget: default about 50 s CPU, 73 s wall with the lr scan (budget 150 s), ``--quick``
 about 8 s on 2 CPU cores (MNIST-1D generation excluded: the standard MNIST-1D is generated once, about 10 s, and cached).
 
 Measured at the default scale of the previous design (one lr 0.05 for every net; seed 0, design
@@ -209,7 +209,7 @@ class TrainabilityConfig(ExperimentConfig):
 class InitTrainability:
     """Epochs to a low MNIST-1D accuracy at width = depth per init scheme, and at a fixed width.
 
-    Time budget: default about 80 s (with the lr scan), ``--quick`` about 8 s on 2 CPU cores.
+    Time budget: default about 50 s CPU (with the lr scan), ``--quick`` about 8 s on 2 CPU cores.
     """
 
     name = "init-trainability"
