@@ -282,3 +282,31 @@ def test_fit_surviving_drops_a_diverging_net_and_trains_the_rest_as_alone():
     alone = fit_batched([nets()[0], nets()[2]], data, tc, generators=orders([0, 2]))
     assert finals[0]["test_loss"] == pytest.approx(alone.finals[0]["test_loss"], rel=1e-6)
     assert finals[2]["test_loss"] == pytest.approx(alone.finals[1]["test_loss"], rel=1e-6)
+
+
+def test_trainability_lr_scan_picks_fewest_mean_epochs_ties_to_smaller_lr():
+    from depthlab.experiments._init_training import pick_lr
+
+    # means: 0.003 -> 31 (censored), 0.01 -> 6, 0.03 -> 4, 0.05 -> 4.5 (one seed censored)
+    toy = pd.DataFrame(
+        {
+            "lr": [0.003] * 3 + [0.01] * 3 + [0.03] * 3 + [0.05] * 3,
+            "epochs_to_target": [31, 31, 31, 5, 6, 7, 3, 4, 5, 2, 2, 9.5],
+        }
+    )
+    assert pick_lr(toy) == 0.03
+    # a tie between 0.01 and 0.03 (both 4) goes to the smaller lr
+    tie = toy.assign(epochs_to_target=[31, 31, 31, 3, 4, 5, 4, 4, 4, 9, 9, 9])
+    assert pick_lr(tie) == 0.01
+
+
+def test_trainability_note_names_the_scanned_lrs_and_the_design_change():
+    df = _grid({8: 3, 16: 3, 32: 3}, {16: 10, 32: 31}, {8: 6, 16: 20, 32: 31})
+    df["lr"] = [
+        0.01 if w == 8 and d > 8 else 0.03 for d, w in zip(df["depth"], df["width"], strict=True)
+    ]
+    claim = _trainability(df)["tracks-beta"]
+    assert "8x8: 0.03, 16x8: 0.01, 16x16: 0.03" in claim.note
+    assert "draws confirmatory" in claim.note
+    last = claim.history[-1]
+    assert last.field == "learning rate and draws" and "5.95 [1.07, 10.83]" in last.old
