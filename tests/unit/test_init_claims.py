@@ -167,12 +167,14 @@ def test_residual_product_claim_fails_off_the_product():
 
 
 # ------------------------------------------------------------------------ init-trainability
-def _grid(he_diag, he_narrow, lecun, depths=(8, 16, 32), narrow=8, seeds=5, seed=0):
+def _grid(he_diag, he_narrow, lecun, depths=(8, 16, 32), narrow=8, seeds=5, seed=0, trunc=None):
     """A per-net table; each argument maps depth -> mean epochs, plus noise over seeds."""
     rng = np.random.default_rng(seed)
     rows = []
     for d in depths:
         cells = [("he_normal", d, he_diag[d]), ("lecun_normal", d, lecun[d])]
+        if trunc is not None:
+            cells.append(("trunc_normal_naive", d, trunc[d]))
         if d != narrow:
             cells.append(("he_normal", narrow, he_narrow[d]))
         for scheme, width, mu in cells:
@@ -193,8 +195,8 @@ def _grid(he_diag, he_narrow, lecun, depths=(8, 16, 32), narrow=8, seeds=5, seed
     return pd.DataFrame(rows)
 
 
-def _trainability(df):
-    cfg = TrainabilityConfig(schemes=["he_normal", "lecun_normal"])
+def _trainability(df, schemes=("he_normal", "lecun_normal")):
+    cfg = TrainabilityConfig(schemes=list(schemes))
     return {c.id.split(".", 2)[-1]: c for c in trainability_claims(df, cfg)}
 
 
@@ -214,6 +216,18 @@ def test_trainability_claims_fail_when_depth_not_beta_decides():
     assert claims["tracks-beta"].verdict == "fails"
     assert claims["width-grows-with-depth"].verdict == "fails"
     assert claims["drift.lecun-normal"].verdict == "fails"
+
+
+def test_trunc_naive_drift_claim_holds_when_slower_than_he_and_fails_when_as_fast():
+    schemes = ("he_normal", "lecun_normal", "trunc_normal_naive")
+    he, narrow, lecun = {8: 3, 16: 3, 32: 3}, {16: 10, 32: 31}, {8: 6, 16: 20, 32: 31}
+    slow = _trainability(_grid(he, narrow, lecun, trunc={8: 3, 16: 5, 32: 12}), schemes)
+    claim = slow["drift.trunc-normal-naive"]
+    assert claim.verdict == "holds" and claim.n == 5
+    assert claim.estimate == pytest.approx(9.0, abs=0.6)  # 12 - 3 epochs at depth 32, paired
+    fast = _trainability(_grid(he, narrow, lecun, trunc={8: 3, 16: 3, 32: 3}), schemes)
+    assert fast["drift.trunc-normal-naive"].verdict == "fails"
+    assert abs(fast["drift.trunc-normal-naive"].estimate) < 0.6
 
 
 # ---------------------------------------------------------------------- init-trainable-depth
