@@ -140,9 +140,9 @@ COST_HINT_S = {
     "mimic": 85.0,
     "landscape-1d-interpolation": 180.0,
     "compositional": 95.0,
-    "multiplication": 40.0,
-    "init-trainable-depth": 60.0,
-    "init-trainability": 25.0,
+    "multiplication": 75.0,
+    "init-trainable-depth": 58.0,
+    "init-trainability": 50.0,
     "universal-approximation": 20.0,
     "sawtooth-depth-separation": 14.0,
 }
