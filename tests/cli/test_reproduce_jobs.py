@@ -64,3 +64,54 @@ def test_default_jobs_and_order():
     assert order[0] == "resnet-degradation" and order[1] == "mimic"
     assert order[2:] == ["init-mean", "phase-diagram"]  # unknown cost: stable, 30 s each
     assert all(v > 0 for v in COST_HINT_S.values())
+
+
+DYING_PLUGIN = """
+import os, time
+import pandas as pd
+from depthlab.config import ExperimentConfig
+from depthlab.core import Result
+from depthlab.experiments import register
+
+
+class NoConfig(ExperimentConfig):
+    pass
+
+
+@register
+class Dies:
+    name, title, section, order, Config = "dies-for-tests", "dies", "other", 0, NoConfig
+
+    def run(self, config, ctx):
+        time.sleep(0.5)
+        os._exit(9)  # as the kernel's out-of-memory killer would end the worker
+
+
+@register
+class Survives:
+    name, title, section, order, Config = "survives-for-tests", "ok", "other", 1, NoConfig
+
+    def run(self, config, ctx):
+        time.sleep(3)
+        return Result(self.name, {}, [], {"t": pd.DataFrame({"a": [1]})})
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_worker_fails_its_experiment_only(tmp_path):
+    (tmp_path / "dyingplugin.py").write_text(DYING_PLUGIN)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "DEPTHLAB_PLUGINS": "dyingplugin",
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "depthlab", "reproduce", "--jobs", "2", "--device", "cpu",
+         "--only", "dies-for-tests", "--only", "survives-for-tests", "--out", str(tmp_path / "r")],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert out.returncode == 1, out.stderr[-2000:]
+    assert "dies-for-tests failed: RuntimeError: worker process died" in out.stderr
+    assert "1 experiment(s) failed: dies-for-tests" in out.stderr
+    assert (tmp_path / "r" / "survives-for-tests" / "status").read_text().strip() == "done"

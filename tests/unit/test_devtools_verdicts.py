@@ -41,3 +41,11 @@ def test_rows_and_counts(tmp_path, capsys):
     assert verdicts.main([str(tmp_path)]) == 0
     assert "3 claims: 2 empirical" in capsys.readouterr().out
     assert verdicts.main([str(tmp_path / "missing")]) == 2
+
+
+def test_a_run_without_result_is_named_not_dropped(tmp_path, capsys):
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "status").write_text("failed\n")
+    assert verdicts.main([str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "missing: broken has no result.json (status failed)" in err

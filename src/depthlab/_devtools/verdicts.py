@@ -58,10 +58,18 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1 or not Path(args[0]).is_dir():
         print("usage: python -m depthlab._devtools.verdicts RUNS_DIR", file=sys.stderr)
         return 2
-    table, counts = rows(Path(args[0]))
+    root = Path(args[0])
+    table, counts = rows(root)
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and (p / "status").exists()):
+        if not (d / "result.json").exists():  # a failed or skipped experiment: say so, not drop it
+            status = (d / "status").read_text().strip()
+            print(f"missing: {d.name} has no result.json (status {status})", file=sys.stderr)
     print(HEADER)
     print("\n".join(table))
-    emp = {v: counts[("empirical", v)] for v in ("holds", "fails", "inconclusive")}
+    verdict_names = sorted(
+        {v for (k, v) in counts if k == "empirical"} | {"holds", "fails", "inconclusive"}
+    )
+    emp = {v: counts[("empirical", v)] for v in verdict_names}
     con = sum(n for (k, _), n in counts.items() if k == "construction")
     print(
         f"\n{sum(emp.values()) + con} claims: {sum(emp.values())} empirical {emp}, {con} constructions"

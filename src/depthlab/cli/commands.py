@@ -258,7 +258,8 @@ def reproduce_cmd(
         for i, (name, value, seconds) in enumerate(bar, 1):
             if isinstance(value, BaseException):
                 failed.append(name)
-                err_console.print(f"[red]({i}/{len(runnable)}) {name} failed: {value}[/]")
+                why = f"{type(value).__name__}: {value}"
+                err_console.print(f"[red]({i}/{len(runnable)}) {name} failed: {why}[/]")
             else:
                 results.append(value)
                 console.print(f"({i}/{len(runnable)}) {name} done in {seconds:.1f} s")
