@@ -76,8 +76,11 @@ naive truncation 6.5 [2.1, 10.9] epochs more than He at He's lr), and ``tracks-b
 **inconclusive**: -0.25 [-2.28, 1.78] epochs per doubling, centred on 0 but wider than the ± 1
 region (one He seed at width = depth = 8 and one at 16 never reached the target, each adding a
 censored 31 to a per-seed slope). With its own learning rate every He net of width = depth = 32
-trains (10 of 10, against 6 of 10 at lr 0.05), so the earlier failure was about the step size,
-not beta; deciding the claim needs more seeds or the paper scale, which is not retuned here.
+trains (10 of 10, against 6 of 10 at lr 0.05): the earlier failure is at least partly about
+the step size, and this run does not show that beta alone sets the speed either; deciding the
+claim needs about 50 seeds (per-seed sd about 2.8 epochs) or the paper scale. Not retuned here.
+The scan tunes He's lr only and the drift schemes train at He's lr (paired), which may favour He
+in the drift claims.
 """
 
 from __future__ import annotations

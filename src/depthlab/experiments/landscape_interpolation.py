@@ -74,7 +74,7 @@ n = 8 seeds, mean final training loss SB 0.126, LB 0.123 (SB 57-60 epochs, LB 89
 - ``small-batch-generalizes``: inconclusive, 0.0075, 95% [-0.0067, 0.0216] (test accuracy SB
   0.774, LB 0.766). The gap is under a point, but the per-seed SD came out at 1.7 points (1.5
   expected), so the half-width is 1.4 points and the interval's top passes the 2-point boundary
-  by 0.16. Not retuned: about 12 seeds (half-width ≈ 1.1) or ``--scale paper`` would decide it.
+  by 0.16. Not retuned; the seeds were raised afterwards to 16 for power (below).
 
 Seeds 8 → 16 (a power change, decided by the lead from the measured SD before any 16-seed run;
 nothing else changes: regions, statistics, sizes and budgets stay). The 8-seed half-width of the
