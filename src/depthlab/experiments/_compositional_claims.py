@@ -25,12 +25,13 @@ CHANGED = "2026-12-02"
 OLD_DESIGN = (
     "n = 4, 8, 16; fixed budgets 80, 250, 800 parameters at every n; 4 seeds (initialisation "
     "and batch order); one target per n shared by the seeds; 300 full-batch Adam steps on 512 "
-    "training points"
+    "training points; 1024 test points"
 )
 NEW_DESIGN = (
     "n = 4, 8, 16; budgets matched to the tree net's (n-1)(4m+1) parameters for node widths "
     "m = 2, 4, 8; 8 seeds, each drawing its own target, initialisations and sample order; "
-    "1000 Adam steps of 128 fresh samples each (no sample is seen twice)"
+    "1000 Adam steps of 128 fresh samples each (no sample is seen twice); test points 1024 -> "
+    "2048"
 )
 REASON = (
     "faithfulness and power (issue 14): Poggio et al.'s theorems are about approximation, so "
