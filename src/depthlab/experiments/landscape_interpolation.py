@@ -101,6 +101,10 @@ exactly (gap 0.00745, ratio 1.334, λ_max 25.04):
   (consistent with their 0.2-point MNIST gap; Dinh et al. 2017 showed sharpness alone need not
   determine generalization). Not retuned.
 
+A replication on entirely fresh nets (``--seed 1``, same design, 149 s CPU) gave the same four
+verdicts: monotone holds; sharper 1.35, 95% [1.27, 1.44]; λ_max 24.2 [18.3, 30.2]; generalization
+0.0135 [0.0076, 0.0194], which fails against >= 0.02 (a gap, but under 2 points).
+
 History: the first design (issue 13, 5 seeds, SB and LB each to loss 0.1) compared nets at
 different training losses (no SB run reached 0.1 in 60 epochs); the same-loss rule then gave
 (commit 956013e, 5 seeds): monotone holds (0, [0, 0]); sharper inconclusive (0.20, [-0.18,

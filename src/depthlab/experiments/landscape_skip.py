@@ -83,6 +83,10 @@ all three **hold**. ``noskip-deep-less-convex`` 0.259, 95% [0.177, 0.341] (depth
 0.352 without skips, 0.093 with); ``skip-alike-across-depth`` 0.068, 95% [0.041, 0.096] (skip
 scores 0.065 / 0.064 / 0.093 at depths 8 / 20 / 32); ``noskip-accuracy-drops`` -0.418, 95%
 [-0.466, -0.370] (no-skip test accuracy 0.938 / 0.757 / 0.520; skip 0.959 / 0.962 / 0.960).
+Seeds 0-4 of these 12 are the nets of the 5-seed run; on the 7 fresh seeds alone skip-alike is
+inconclusive (0.063, 95% [0.015, 0.111]). A replication on entirely fresh nets (``--seed 1``,
+same design, 381 s CPU): less-convex 0.314 [0.236, 0.391] holds, accuracy drop -0.388 [-0.455,
+-0.321] holds, skip-alike 0.118 [0.077, 0.159] inconclusive: that claim is fragile at CPU scale.
 
 Claims (``depthlab.experiments._landscape_skip_claims``; regions carried over from the earlier
 design, the statistic changed: see each claim's history):
