@@ -213,33 +213,28 @@ def run_parallel(
 
     started: dict[str, float] = {}
     args = {n: (n, str(out / n), seed, device, scale, threads) for n in longest_first(names)}
-    died: list[str] = []
+
+    def finished(executor, tasks, died: list[str] | None):
+        try:
+            for event in executor.run(tasks):
+                if event.kind == "start":
+                    started[event.key] = time.perf_counter()
+                elif event.kind == "result":
+                    yield event.key, *event.value
+                elif died is not None and "worker process died" in str(event.value):
+                    died.append(event.key)
+                else:
+                    yield event.key, event.value, time.perf_counter() - started[event.key]
+        finally:
+            executor.close()
+
     # A worker killed (e.g. out of memory) breaks the pool and fails every experiment in flight,
     # not only its own: those are run again afterwards, each alone, so only the one that kills
     # its worker by itself is reported failed.
-    executor = LocalExecutor(jobs=jobs, retries=0)
-    try:
-        for event in executor.run([(n, run_in_worker, a) for n, a in args.items()]):
-            if event.kind == "start":
-                started[event.key] = time.perf_counter()
-            elif event.kind == "result":
-                result, seconds = event.value
-                yield event.key, result, seconds
-            elif "worker process died" in str(event.value):
-                died.append(event.key)
-            else:
-                yield event.key, event.value, time.perf_counter() - started[event.key]
-    finally:
-        executor.close()
+    died: list[str] = []
+    tasks = [(n, run_in_worker, a) for n, a in args.items()]
+    yield from finished(LocalExecutor(jobs=jobs, retries=0), tasks, died)
     for name in died:
-        alone = LocalExecutor(jobs=1, retries=0)
-        try:
-            for event in alone.run([(name, run_in_worker, args[name])]):
-                if event.kind == "start":
-                    started[name] = time.perf_counter()
-                elif event.kind == "result":
-                    yield name, *event.value
-                else:
-                    yield name, event.value, time.perf_counter() - started[name]
-        finally:
-            alone.close()
+        yield from finished(
+            LocalExecutor(jobs=1, retries=0), [(name, run_in_worker, args[name])], None
+        )
