@@ -12,11 +12,21 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Literal, Protocol, runtime_checkable
 
 from depthlab.config import ExperimentConfig
 from depthlab.context import RunContext
 from depthlab.core import Result
+
+# A confirmatory run after an exploratory one draws fresh nets: its stream keys carry a salt.
+Draws = Literal["confirmatory", "exploratory"]
+
+
+def draws_salt(draws: str, token: str = "confirm") -> tuple[str, ...]:
+    """The salt for a run's stream keys: ``(token,)`` for ``"confirmatory"`` draws (no draw of
+    the exploratory run is reused), ``()`` for ``"exploratory"`` (the earlier run's streams)."""
+    return (token,) if draws == "confirmatory" else ()
+
 
 # Lecture sections, in the order of the lecture; the report follows this order.
 SECTIONS: dict[str, str] = {

@@ -103,7 +103,7 @@ Time budget: 80 s of CPU at default scale was the target (cost pilot: about 3.0 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
@@ -117,7 +117,7 @@ from depthlab.core import Claim, Result
 from depthlab.data.base import Dataset
 from depthlab.data.synthetic import TreeFunction
 from depthlab.experiments._compositional_claims import advantages, build_claims, rates
-from depthlab.experiments.base import register
+from depthlab.experiments.base import Draws, draws_salt, register
 from depthlab.init import initialize
 from depthlab.nets import count_params, mlp
 from depthlab.nets.tree import TreeNet
@@ -143,7 +143,7 @@ class CompositionalConfig(ExperimentConfig):
     seeds: int = Field(
         20, ge=1, le=100, description="independent units: each draws its target, inits, samples"
     )
-    draws: Literal["exploratory", "confirmatory"] = Field(
+    draws: Draws = Field(
         "confirmatory",
         description="random streams: 'confirmatory' salts every stream with 'confirm' (fresh "
         "draws); 'exploratory' reproduces the streams of design 9cf7256",
@@ -218,7 +218,7 @@ class DenseQuadraticTanh:
 def _stream(config: CompositionalConfig, *key) -> tuple:
     """The key of a random stream: salted with ``"confirm"`` for the confirmatory draws, as it
     was for the exploratory run (design 9cf7256) otherwise."""
-    return key if config.draws == "exploratory" else ("confirm", *key)
+    return (*draws_salt(config.draws), *key)
 
 
 def _target(target: str, n: int, seed: int):

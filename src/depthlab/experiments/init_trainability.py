@@ -98,7 +98,7 @@ from depthlab.core import Change, Claim, Region, Result
 from depthlab.data import digits, mnist1d
 from depthlab.evidence import difference, empirical, slope
 from depthlab.experiments._init_training import pick_lr, train_depth
-from depthlab.experiments.base import register
+from depthlab.experiments.base import Draws, draws_salt, register
 from depthlab.init import SCHEMES
 from depthlab.theory import signal as th
 
@@ -137,7 +137,7 @@ class TrainabilityConfig(ExperimentConfig):
     n_val: int = Field(
         1000, ge=100, le=1_000_000, description="held-out validation examples of the scan"
     )
-    draws: Literal["confirmatory", "exploratory"] = Field(
+    draws: Draws = Field(
         "confirmatory",
         description="confirmatory: fresh init and order streams; exploratory: the nets of "
         "design 8efb38a (with lr_grid [0.05] its run)",
@@ -225,7 +225,7 @@ class InitTrainability:
         # the standard MNIST-1D (seed 42, cached and shared with other experiments), subsampled
         full = mnist1d() if config.dataset == "mnist1d" else digits()
         data = full.subset(config.n_train, config.n_test).to(ctx.device, ctx.dtype)
-        salt = () if config.draws == "exploratory" else ("confirmatory",)
+        salt = draws_salt(config.draws, "confirmatory")
         lrs: dict[tuple[int, int], float] = {}
         tables: dict[str, pd.DataFrame] = {}
         if len(config.lr_grid) == 1:

@@ -94,7 +94,7 @@ design (7acd623, 3 seeds, unpaired) gave 1.94, 0.84 and 3.99 with the same verdi
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
@@ -104,7 +104,7 @@ from depthlab.config import ExperimentConfig
 from depthlab.context import RunContext
 from depthlab.core import Change, Claim, Region, Result
 from depthlab.evidence import empirical, hodges_lehmann, ratio
-from depthlab.experiments.base import register
+from depthlab.experiments.base import Draws, draws_salt, register
 from depthlab.init import initialize
 from depthlab.nets import count_params, resnet1d
 from depthlab.train import TrainConfig, evaluate, fit
@@ -133,7 +133,7 @@ class DegradationConfig(ExperimentConfig):
     n_test: int = Field(1000, ge=10, le=1_000_000)
     seeds: int = Field(8, ge=2, le=100, description="seeds per (depth, skip)")
     margin: float = Field(1.1, gt=1, le=100, description="ratio of training losses that counts")
-    draws: Literal["confirmatory", "exploratory"] = Field(
+    draws: Draws = Field(
         "confirmatory",
         description="random streams: confirmatory (fresh nets, keys salted with 'confirm', the "
         "issue-14 confirmatory design) or exploratory (the nets of design 9f44c4c / result 9a6aa34)",
@@ -217,7 +217,7 @@ class ResNetDegradation:
             for skip in (True, False)
             for s in range(config.seeds)
         ]
-        salt = ("confirm",) if config.draws == "confirmatory" else ()
+        salt = draws_salt(config.draws)
         rows = []
         for blocks, skip, s in ctx.progress.track(jobs, "resnet-degradation"):
             net = resnet1d(blocks=blocks, channels=config.channels, skip=skip).to(
