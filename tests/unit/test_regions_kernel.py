@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from depthlab import regions
+from depthlab import pl, regions
 from depthlab.init import initialize
 from depthlab.nets import mlp
 from depthlab.nets.activations import Abs
@@ -24,7 +24,8 @@ def _net(widths, seed, activation="relu"):
 def _both(net, a, b, **kw):
     fused, len_f = _one_d_fast.trace_segments_fast(net, a, b, kernel="numba", **kw)
     ref, len_r = _one_d_fast.trace_segments_fast(net, a, b, kernel="torch", **kw)
-    assert torch.equal(len_f, len_r)
+    # the kernel sums the squares in blocks (numpy), torch in its own order
+    assert torch.allclose(len_f, len_r, rtol=1e-12, atol=0.0)
     return fused, ref
 
 
@@ -156,7 +157,7 @@ def test_auto_takes_the_kernel_for_large_batches_only(monkeypatch):
     calls = []
     real = _regions_kernel.trace_blocks
     monkeypatch.setattr(
-        _regions_kernel, "trace_blocks", lambda *args: calls.append(1) or real(*args)
+        _regions_kernel, "trace_blocks", lambda *a, **k: calls.append(1) or real(*a, **k)
     )
     net = _net([4, 8, 8, 1], 2)
     g = torch.Generator().manual_seed(6)
@@ -168,6 +169,66 @@ def test_auto_takes_the_kernel_for_large_batches_only(monkeypatch):
     assert torch.equal(res.n_regions, ref.n_pieces)
     regions.count_1d(net, a[: n - 1], b[: n - 1])
     assert calls == [1]  # too few segments to pay for a compilation: the torch engine
+
+
+def _steps(net, a, b, lean):
+    blocks, _ = _one_d_fast.plan(pl.prepare(net, a[0]))
+    out = _regions_kernel.trace_blocks(blocks, a, b, pl.EPS, _one_d_fast._DEDUP, 10**7, lean=lean)
+    return out, dict(_regions_kernel.LAST_STEPS)
+
+
+@needs_numba
+@pytest.mark.parametrize(
+    ("widths", "act", "seed", "scale"),
+    [
+        ([784, 64, 64, 64, 1], "relu", 0, 1.0),
+        ([20, 32, 32, 32, 2], "leaky_relu", 1, 1.0),
+        ([8, 24, 24, 24, 1], "abs", 2, 1.0),
+        ([2, 48, 48, 48, 48, 1], "relu", 3, 20.0),
+    ],
+)
+def test_lean_step_gives_the_same_bits(widths, act, seed, scale):
+    """The lean step (one kink, no value in the eps band) against the general step on the same
+    segments: every breakpoint, output and length bit for bit, and it did run."""
+    net = _net(widths, seed, act).double()
+    g = torch.Generator().manual_seed(seed)
+    a = scale * torch.randn(300, widths[0], generator=g, dtype=torch.float64)
+    b = scale * torch.randn(300, widths[0], generator=g, dtype=torch.float64)
+    lean, steps = _steps(net, a, b, True)
+    general, off = _steps(net, a, b, False)
+    for x, y in zip(lean, general, strict=True):
+        assert torch.equal(x, y)
+    assert steps["lean"] > 0.9 * (steps["lean"] + steps["general"])
+    assert off == {"lean": 0, "general": steps["lean"] + steps["general"]}
+    assert int(torch.bincount(lean[0]).sum()) > 5 * 300  # the segments do cross kinks
+
+
+@needs_numba
+def test_lean_step_steps_aside_on_degenerate_segments():
+    """Crossings that the merge rule drops (two first-layer units with the same kink) and values
+    inside the eps band (a second-layer unit that is 0 on the whole segment) take the general
+    step, and the results stay those of the torch engine."""
+    g = torch.Generator().manual_seed(3)
+    net = _net([1, 8, 8, 8, 1], 5).double()
+    with torch.no_grad():
+        net[0].weight[:2] = 1.0  # units 0 and 1: the same kink, at x = 0
+        net[0].bias[:2] = 0.0
+        net[2].weight[1] = 0.0  # layer 2's unit 1 is 0 everywhere
+        net[2].bias[1] = 0.0
+        net[0].bias[2:] = torch.randn(6, generator=g, dtype=torch.float64)
+    a = torch.tensor([[-1.0], [-2.0], [0.7]], dtype=torch.float64)
+    b = torch.tensor([[1.0], [3.0], [-1.5]], dtype=torch.float64)
+    _, steps = _steps(net, a, b, True)
+    assert steps == {"lean": 0, "general": 6}  # two slope-carrying stages per segment
+    fused, ref = _both(net, a, b)
+    _assert_same(fused, ref, tol=1e-12)
+    assert int(fused.n_pieces.sum()) > 3
+    # the same net without the two defects takes the lean step
+    with torch.no_grad():
+        net[0].bias[1] = 0.3
+        net[2].bias[1] = 0.2
+    _, steps = _steps(net, a, b, True)
+    assert steps["lean"] == 6
 
 
 def test_fallback_without_numba(monkeypatch):

@@ -351,14 +351,26 @@ def trace_segments_fast(
             chunk_segments = 4096  # the kernel keeps one segment at a time; few BLAS calls
     segs, ts, outs, lens = [], [], [], []
     for lo in range(0, n_seg, chunk_segments):
-        a = starts[lo : lo + chunk_segments].detach().to(device=prep.device, dtype=dtype)
-        b = ends[lo : lo + chunk_segments].detach().to(device=prep.device, dtype=dtype)
-        a, b = a.flatten(1), b.flatten(1)
-        lens.append((b - a).norm(dim=1))
-        fused = _kernel.trace_blocks(blocks, a, b, eps, _DEDUP, max_points) if use_kernel else None
-        if fused is None and kernel == "numba":
-            raise RuntimeError("kernel='numba' needs numba (pip install depthlab[fast]) and a CPU")
-        seg, t, out = fused if fused is not None else trace_chunk(blocks, a, b, eps, max_points)
+        fused = None
+        if use_kernel:  # the kernel converts the inputs itself, a block at a time
+            a = starts[lo : lo + chunk_segments].detach().to(device=prep.device).flatten(1)
+            b = ends[lo : lo + chunk_segments].detach().to(device=prep.device).flatten(1)
+            if a.dtype not in (torch.float32, torch.float64):  # ints, halves: numpy-ready
+                a, b = a.to(dtype), b.to(dtype)
+            fused = _kernel.trace_blocks(blocks, a, b, eps, _DEDUP, max_points, dtype=dtype)
+            if fused is None and kernel == "numba":
+                raise RuntimeError(
+                    "kernel='numba' needs numba (pip install depthlab[fast]) and a CPU"
+                )
+        if fused is not None:
+            seg, t, out, length = fused
+        else:
+            a = starts[lo : lo + chunk_segments].detach().to(device=prep.device, dtype=dtype)
+            b = ends[lo : lo + chunk_segments].detach().to(device=prep.device, dtype=dtype)
+            a, b = a.flatten(1), b.flatten(1)
+            length = (b - a).norm(dim=1)
+            seg, t, out = trace_chunk(blocks, a, b, eps, max_points)
+        lens.append(length)
         segs.append(seg + lo)
         ts.append(t)
         outs.append(out)
