@@ -189,15 +189,20 @@ def _steps(net, a, b, lean):
 )
 def test_lean_step_gives_the_same_bits(widths, act, seed, scale):
     """The lean step (one kink, no value in the eps band) against the general step on the same
-    segments: every breakpoint, output and length bit for bit, and it did run."""
+    segments: every breakpoint and length bit for bit, the outputs to rounding, and it ran."""
     net = _net(widths, seed, act).double()
     g = torch.Generator().manual_seed(seed)
     a = scale * torch.randn(300, widths[0], generator=g, dtype=torch.float64)
     b = scale * torch.randn(300, widths[0], generator=g, dtype=torch.float64)
     lean, steps = _steps(net, a, b, True)
     general, off = _steps(net, a, b, False)
-    for x, y in zip(lean, general, strict=True):
-        assert torch.equal(x, y)
+    for x, y in zip(lean[:2] + lean[3:], general[:2] + general[3:], strict=True):
+        assert torch.equal(x, y)  # segments, breakpoints, lengths
+    # the last block: the general step multiplies phi at every point by the matrix, the lean
+    # one carries the output's slope (same values up to rounding)
+    assert torch.allclose(
+        lean[2], general[2], rtol=1e-12, atol=1e-12 * float(general[2].abs().max())
+    )
     assert steps["lean"] > 0.9 * (steps["lean"] + steps["general"])
     assert off == {"lean": 0, "general": steps["lean"] + steps["general"]}
     assert int(torch.bincount(lean[0]).sum()) > 5 * 300  # the segments do cross kinks
@@ -219,7 +224,7 @@ def test_lean_step_steps_aside_on_degenerate_segments():
     a = torch.tensor([[-1.0], [-2.0], [0.7]], dtype=torch.float64)
     b = torch.tensor([[1.0], [3.0], [-1.5]], dtype=torch.float64)
     _, steps = _steps(net, a, b, True)
-    assert steps == {"lean": 0, "general": 6}  # two slope-carrying stages per segment
+    assert steps["general"] >= 6  # the first two of the three stages of every segment
     fused, ref = _both(net, a, b)
     _assert_same(fused, ref, tol=1e-12)
     assert int(fused.n_pieces.sum()) > 3
@@ -228,7 +233,7 @@ def test_lean_step_steps_aside_on_degenerate_segments():
         net[0].bias[1] = 0.3
         net[2].bias[1] = 0.2
     _, steps = _steps(net, a, b, True)
-    assert steps["lean"] == 6
+    assert steps == {"lean": 9, "general": 0}
 
 
 def test_fallback_without_numba(monkeypatch):

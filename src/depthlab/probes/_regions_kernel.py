@@ -175,40 +175,78 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
         return smax
 
     @njit
-    def band_free(z, p, n, c, scale, cm):
-        """Whether every ``|z[:p, :n] - c|`` exceeds ``scale`` (no value inside the eps band of
-        the one kink ``c``): a running minimum per column, vectorised like :func:`abs_max`."""
+    def abs_max_min(z, p, n, c, cm, cn):
+        """:func:`abs_max` and, in the same pass, the smallest ``|z[:p, :n] - c|``."""
         for j in range(n):
-            cm[j] = np.inf
+            cm[j] = 0.0
+            cn[j] = np.inf
         for i in range(p):
             for j in range(n):
-                a = abs(z[i, j] - c)
+                v = z[i, j]
+                a = abs(v)
                 b = cm[j]
-                cm[j] = a if a < b else b
+                cm[j] = a if a > b else b
+                e = abs(v - c)
+                f = cn[j]
+                cn[j] = e if e < f else f
+        smax = 0.0
+        zmin = np.inf
         for j in range(n):
-            if not cm[j] > scale:
-                return False
-        return True
+            smax = cm[j] if cm[j] > smax else smax
+            zmin = cn[j] if cn[j] < zmin else zmin
+        return smax, zmin
 
     @njit
-    def crossings(z, tt, p, n, kinks, k0, m, eps, c_i, c_t, c_f, c_u, cm, flags):
+    def start_value(x, n, n2, wk, bias, b0, z, idx):
+        """``z[0] = bias + sum_j x[j] wk[j]`` over the nonzero ``x[j]`` in order of ``j`` (their
+        indices gathered first, without a branch: a skip per unit mispredicts half the time)."""
+        na = 0
+        for j in range(n):
+            idx[na] = j
+            na += x[j] != 0.0
+        for o in range(n2):
+            z[0, o] = bias[b0 + o]
+        for q in range(na):
+            j = idx[q]
+            xj = x[j]
+            for o in range(n2):
+                z[0, o] += xj * wk[j, o]
+
+    @njit
+    def crossings(z, tt, p, n, kinks, k0, m, eps, c_i, c_t, c_f, c_u, cm, cn, flags, pre,
+                  pre_hits):  # fmt: skip
         """Crossings of the kinks ``kinks[k0:k0+m]`` between consecutive points, sorted by
         interval then ``t`` (stable); returns their number. ``flags[0]`` is set to 1 when the
-        lean step applies so far: one kink and no value inside its eps band."""
-        smax = abs_max(z, p, n, cm)
+        lean step applies so far: one kink and no value inside its eps band. With ``pre``
+        (one kink), the lean step that made ``z`` has already taken the column maxima ``cm``
+        and minima ``cn`` of :func:`abs_max_min` and each interval's count of sign changes
+        (``pre_hits``), from the rows while they were in cache."""
         flags[0] = 0
         if m == 1:
             c0 = kinks[k0]
-            if band_free(z, p, n, c0, eps * max(smax, abs(c0), 1e-300), cm):
+            if pre:
+                smax = 0.0
+                zmin = np.inf
+                for j in range(n):
+                    smax = cm[j] if cm[j] > smax else smax
+                    zmin = cn[j] if cn[j] < zmin else zmin
+            else:
+                smax, zmin = abs_max_min(z, p, n, c0, cm, cn)
+            if zmin > eps * max(smax, abs(c0), 1e-300):
                 flags[0] = 1
+        else:
+            smax = abs_max(z, p, n, cm)
         nc = 0
         for i in range(p - 1):
             first = nc
             for q in range(m):
                 c = kinks[k0 + q]
-                hits = 0  # a vectorised count first: most intervals have no crossing of a unit
-                for j in range(n):
-                    hits += (z[i, j] - c < 0.0) != (z[i + 1, j] - c < 0.0)
+                if pre:
+                    hits = pre_hits[i]
+                else:
+                    hits = 0  # a vectorised count first: most intervals have no crossing
+                    for j in range(n):
+                        hits += (z[i, j] - c < 0.0) != (z[i + 1, j] - c < 0.0)
                 if hits == 0:
                     continue
                 scale = eps * max(smax, abs(c), 1e-300)
@@ -300,30 +338,47 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                         z2[mm, j] = z[i + 1, j] - (z[i + 1, j] - z[i, j]) * (1.0 - w)
 
     @njit
+    def row_stats(z, mm, n2, c, cm, cn):
+        """Row ``mm + 1`` of ``z`` into the column maxima of ``|z|`` and minima of ``|z - c|``;
+        returns the number of sign changes (against ``c``) from row ``mm``."""
+        cnt = 0
+        for o in range(n2):
+            v = z[mm + 1, o]
+            cnt += (z[mm, o] - c < 0.0) != (v - c < 0.0)
+            a = abs(v)
+            b = cm[o]
+            cm[o] = a if a > b else b
+            e = abs(v - c)
+            f = cn[o]
+            cn[o] = e if e < f else f
+        return cnt
+
+    @njit
     def advance_lean(z_old, t2, q2, p, grp, hint, n, n2, sl, c, lo, hi, blo, bhi, wk, bias,
-                     b0, z, sl2, sgm, xbuf, ybuf):  # fmt: skip
+                     b0, z, sl2, xbuf, ybuf, idx, fuse, c_next, cm, cn, pre_hits):  # fmt: skip
         """:func:`advance` for one kink when no value lies in its eps band, no crossing was
         dropped and new points keep ``gap`` from their neighbours. Then the slope of ``phi`` on
         the first sub-interval of old interval ``g`` is that of the side of ``z_old[g]``, and
         at each new point exactly its own unit changes piece, so neither the values at the new
         points nor a select per sub-interval are needed. The arithmetic is that of
         :func:`advance` (same products, same updates), so the results are the same bits."""
-        for j in range(n):  # the value at t = 0: as in advance
+        x0 = ybuf[:n]  # the value at t = 0: as in advance
+        for j in range(n):
             v0 = z_old[0, j]
-            x = hi[j] * v0 + bhi[j] if v0 > c else lo[j] * v0 + blo[j]
-            if j == 0:
-                for o in range(n2):
-                    z[0, o] = bias[b0 + o]
-            if x != 0.0:
-                for o in range(n2):
-                    z[0, o] += x * wk[j, o]
+            above = hi[j] * v0 + bhi[j]
+            below = lo[j] * v0 + blo[j]
+            x0[j] = above if v0 > c else below
+        start_value(x0, n, n2, wk, bias, b0, z, idx)
+        if fuse:  # the next stage's statistics start at row 0
+            for o in range(n2):
+                v = z[0, o]
+                cm[o] = abs(v)
+                cn[o] = abs(v - c_next)
         xs = xbuf[: (p - 1) * n].reshape((p - 1, n))
         for g in range(p - 1):
             for j in range(n):
                 above, below = hi[j], lo[j]
-                s = above if z_old[g, j] > c else below
-                sgm[g, j] = s
-                xs[g, j] = s * sl[g, j]
+                xs[g, j] = (above if z_old[g, j] > c else below) * sl[g, j]
         ys = ybuf[: (p - 1) * n2].reshape((p - 1, n2))
         np.dot(xs, wk, ys)
         for mm in range(q2 - 1):
@@ -335,10 +390,13 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                     v = ys[g, o]
                     sl2[mm, o] = v
                     z[mm + 1, o] = z[mm, o] + d * v
+                if fuse:
+                    pre_hits[mm] = row_stats(z, mm, n2, c_next, cm, cn)
                 continue
-            old = sgm[g, ju]
-            new = lo[ju] if old == hi[ju] else hi[ju]
-            sgm[g, ju] = new
+            # a unit crosses once per old interval: from the side of z_old[g] to the other
+            above = z_old[g, ju] > c
+            old = hi[ju] if above else lo[ju]
+            new = lo[ju] if above else hi[ju]
             x = (new - old) * sl[g, ju]
             if x != 0.0:
                 for o in range(n2):
@@ -350,6 +408,8 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                     v = sl2[mm - 1, o]
                     sl2[mm, o] = v
                     z[mm + 1, o] = z[mm, o] + d * v
+            if fuse:
+                pre_hits[mm] = row_stats(z, mm, n2, c_next, cm, cn)
 
     @njit
     def merge(z, tt, p, n, nc, c_i, c_t, c_f, c_u, dedup, z2, t2, grp, hint):
@@ -395,7 +455,7 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
 
     @njit
     def advance(z2, t2, q2, p, grp, hint, n, n2, sl, kinks, k0, m, sig, bet, s0, wt, w0, bias, b0,
-                z, sl2, sgm, direct, hbuf, xbuf, ybuf):  # fmt: skip
+                z, sl2, sgm, direct, hbuf, xbuf, ybuf, idx):  # fmt: skip
         """The next block's values ``z`` at the points and slopes ``sl2`` per interval; with
         ``direct``, only the values, as ``phi`` at every point times the matrix (one BLAS
         product; no slopes)."""
@@ -428,18 +488,14 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                 for o in range(n2):
                     z[mm, o] = y[mm, o] + bias[b0 + o]
             return
-        for j in range(n):  # the value at t = 0: one product (inactive units skipped)
+        x0 = hbuf[:n]  # the value at t = 0: one product (inactive units skipped)
+        for j in range(n):
             r = 0
             for q in range(m):
                 if z2[0, j] > kinks[k0 + q]:
                     r += 1
-            x = sig[s0 + r * n + j] * z2[0, j] + bet[s0 + r * n + j]
-            if j == 0:
-                for o in range(n2):
-                    z[0, o] = bias[b0 + o]
-            if x != 0.0:
-                for o in range(n2):
-                    z[0, o] += x * wk[j, o]
+            x0[j] = sig[s0 + r * n + j] * z2[0, j] + bet[s0 + r * n + j]
+        start_value(x0, n, n2, wk, bias, b0, z, idx)
         # slopes of phi per interval (read at the midpoint); at the first sub-interval of each
         # old interval the slope is new: those products are one matrix product (BLAS)
         xs = xbuf[: (p - 1) * n].reshape((p - 1, n))
@@ -534,6 +590,9 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
         xbuf = np.empty(cap * nmax, dt)
         ybuf = np.empty(cap * nmax, dt)
         cm = np.empty(nmax, dt)
+        cn = np.empty(nmax, dt)
+        idx = np.empty(nmax, np.int64)
+        pre_hits = np.empty(cap, np.int64)
         wf = np.empty(cap, np.float64)
         flags = np.zeros(1, np.int64)
         n_out = dims[n_stage]
@@ -548,6 +607,8 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                 z[1, j] = zb[s, j]
                 sl[0, j] = zb[s, j] - za[s, j]
             direct = False
+            pre = False
+            slopes = True  # sl holds the slopes of this stage's values (none after a direct step)
             for k in range(n_stage):
                 # values straight from phi at the points once a block is narrow or the last
                 # (cheaper than slopes there; and a later block would need slopes)
@@ -560,7 +621,8 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                     c_t = grow1(c_t, bound)
                     c_f = grow1(c_f, bound)
                     c_u = grow1(c_u, bound)
-                nc = crossings(z, tt, p, n, kinks, k0, m, eps, c_i, c_t, c_f, c_u, cm, flags)
+                nc = crossings(z, tt, p, n, kinks, k0, m, eps, c_i, c_t, c_f, c_u, cm, cn, flags,
+                               pre, pre_hits)  # fmt: skip
                 need = p + nc
                 if need > tt.shape[0]:
                     tt = grow1(tt, need)
@@ -578,21 +640,29 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                     wf = grow1(wf, need)
                 q2 = merge_points(tt, p, nc, c_i, c_t, c_f, c_u, dedup, GAP, t2, grp, hint, wf,
                                   flags)  # fmt: skip
-                if not direct:
-                    stats[0 if lean and flags[0] == 1 else 1] += 1
-                if lean and flags[0] == 1 and not direct:
+                use_lean = lean and flags[0] == 1 and slopes
+                stats[0 if use_lean else 1] += 1
+                pre = False
+                if use_lean:
                     s0 = s_off[k]
                     w0 = w_off[k]
+                    # the next stage's statistics on the fly (one kink there)
+                    pre = k + 1 < n_stage and k_off[k + 2] - k_off[k + 1] == 1
+                    c_next = kinks[k_off[k + 1]] if pre else 0.0
+                    if q2 > pre_hits.shape[0]:
+                        pre_hits = grow1(pre_hits, q2)
                     advance_lean(z, t2, q2, p, grp, hint, n, n2, sl, kinks[k0],
                                  sig[s0 : s0 + n], sig[s0 + n : s0 + 2 * n], bet[s0 : s0 + n],
                                  bet[s0 + n : s0 + 2 * n], wt[w0 : w0 + n * n2].reshape((n, n2)),
-                                 bias, b_off[k], z2, sl2, sgm, xbuf, ybuf)  # fmt: skip
+                                 bias, b_off[k], z2, sl2, xbuf, ybuf, idx, pre, c_next, cm, cn,
+                                 pre_hits)  # fmt: skip
                     z, z2 = z2, z
                 else:
                     merge_rows(z, q2, n, grp, hint, wf, z2)
                     advance(z2, t2, q2, p, grp, hint, n, n2, sl, kinks, k0, m, sig, bet, s_off[k],
                             wt, w_off[k], bias, b_off[k], z, sl2, sgm, direct, hbuf, xbuf,
-                            ybuf)  # fmt: skip
+                            ybuf, idx)  # fmt: skip
+                    slopes = not direct
                 tt, t2 = t2, tt
                 sl, sl2 = sl2, sl
                 p = q2
