@@ -209,6 +209,20 @@ def test_lean_step_gives_the_same_bits(widths, act, seed, scale):
 
 
 @needs_numba
+def test_lean_step_float32():
+    """In float32 the lean step keeps a wider band and gap (float32 rounding): the same
+    breakpoints as the general step on every segment, and most stages still take it."""
+    net = _net([784, 64, 64, 64, 1], 0)
+    g = torch.Generator().manual_seed(11)
+    a, b = torch.randn(300, 784, generator=g), torch.randn(300, 784, generator=g)
+    lean, steps = _steps(net, a, b, True)
+    general, _ = _steps(net, a, b, False)
+    assert lean[2].dtype == torch.float32
+    assert torch.equal(lean[0], general[0]) and torch.equal(lean[1], general[1])
+    assert steps["lean"] > 0.5 * (steps["lean"] + steps["general"])
+
+
+@needs_numba
 def test_lean_step_steps_aside_on_degenerate_segments():
     """Crossings that the merge rule drops (two first-layer units with the same kink) and values
     inside the eps band (a second-layer unit that is 0 on the whole segment) take the general

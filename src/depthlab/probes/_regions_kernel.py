@@ -131,6 +131,11 @@ def act_tables(act: nn.Module, kinks: tuple[float, ...], n: int) -> tuple[np.nda
 #: their neighbours, so that the piece of every unit at a midpoint is that of its side
 GAP: float = 1e-9
 
+#: in float32 (rounding about 6e-8 of the largest value), the lean step's gap and its band: no
+#: value within ``LEAN_EPS32 * max|z|`` of the kink; otherwise the general step
+GAP32: float = 1e-4
+LEAN_EPS32: float = 1e-5
+
 #: a block narrower than this (and every later one, and the last) is applied to the values at
 #: the points directly (one product per point) instead of carrying slopes
 DIRECT_BELOW: int = 8
@@ -213,11 +218,12 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                 z[0, o] += xj * wk[j, o]
 
     @njit
-    def crossings(z, tt, p, n, kinks, k0, m, eps, c_i, c_t, c_f, c_u, cm, cn, flags, pre,
-                  pre_hits):  # fmt: skip
+    def crossings(z, tt, p, n, kinks, k0, m, eps, lean_eps, c_i, c_t, c_f, c_u, cm, cn, flags,
+                  pre, pre_hits):  # fmt: skip
         """Crossings of the kinks ``kinks[k0:k0+m]`` between consecutive points, sorted by
         interval then ``t`` (stable); returns their number. ``flags[0]`` is set to 1 when the
-        lean step applies so far: one kink and no value inside its eps band. With ``pre``
+        lean step applies so far: one kink and no value within ``lean_eps * max|z|`` of it
+        (``lean_eps = eps`` in float64; wider in float32, whose rounding is). With ``pre``
         (one kink), the lean step that made ``z`` has already taken the column maxima ``cm``
         and minima ``cn`` of :func:`abs_max_min` and each interval's count of sign changes
         (``pre_hits``), from the rows while they were in cache."""
@@ -232,7 +238,7 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                     zmin = cn[j] if cn[j] < zmin else zmin
             else:
                 smax, zmin = abs_max_min(z, p, n, c0, cm, cn)
-            if zmin > eps * max(smax, abs(c0), 1e-300):
+            if zmin > lean_eps * max(smax, abs(c0), 1e-300):
                 flags[0] = 1
         else:
             smax = abs_max(z, p, n, cm)
@@ -564,7 +570,7 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
 
     @njit
     def trace(za, zb, dims, wt, w_off, bias, b_off, kinks, k_off, sig, bet, s_off, eps, dedup,
-              s_begin, out_t, out_z, counts, lean, stats):  # fmt: skip
+              s_begin, out_t, out_z, counts, lean, lean_eps, gap, stats):  # fmt: skip
         """Segments ``s_begin, s_begin + 1, ...`` of the chunk; returns the number of points
         written and the index of the first segment not done (the output buffers were full)."""
         dt = za.dtype
@@ -621,8 +627,8 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                     c_t = grow1(c_t, bound)
                     c_f = grow1(c_f, bound)
                     c_u = grow1(c_u, bound)
-                nc = crossings(z, tt, p, n, kinks, k0, m, eps, c_i, c_t, c_f, c_u, cm, cn, flags,
-                               pre, pre_hits)  # fmt: skip
+                nc = crossings(z, tt, p, n, kinks, k0, m, eps, lean_eps, c_i, c_t, c_f, c_u, cm,
+                               cn, flags, pre, pre_hits)  # fmt: skip
                 need = p + nc
                 if need > tt.shape[0]:
                     tt = grow1(tt, need)
@@ -638,7 +644,7 @@ def _make_kernel():  # compiled lazily, once per process (and cached on disk by 
                     xbuf = grow1(xbuf, need * nmax)
                     ybuf = grow1(ybuf, need * nmax)
                     wf = grow1(wf, need)
-                q2 = merge_points(tt, p, nc, c_i, c_t, c_f, c_u, dedup, GAP, t2, grp, hint, wf,
+                q2 = merge_points(tt, p, nc, c_i, c_t, c_f, c_u, dedup, gap, t2, grp, hint, wf,
                                   flags)  # fmt: skip
                 use_lean = lean and flags[0] == 1 and slopes
                 stats[0 if use_lean else 1] += 1
@@ -814,6 +820,7 @@ def trace_blocks(
         out = torch.from_numpy(np.stack([za, zb], 1).reshape(2 * n_seg, -1))
         return torch.arange(n_seg).repeat_interleave(2), t, out, lengths
     kernel = _kernel()
+    lean_eps, gap = (eps, GAP) if dtype == np.float64 else (max(eps, LEAN_EPS32), GAP32)
     za, zb = np.ascontiguousarray(za, dtype=dtype), np.ascontiguousarray(zb, dtype=dtype)
     n_out = int(packed.dims[-1])
     cap = min(max(64 * n_seg, 1024), max_points)
@@ -828,7 +835,7 @@ def trace_blocks(
         written, s_next = kernel(
             za, zb, packed.dims, packed.wt, packed.w_off, packed.bias, packed.b_off,
             packed.kinks, packed.k_off, packed.sig, packed.bet, packed.s_off,
-            float(eps), float(dedup), s, out_t, out_z, counts, bool(lean), stats,
+            float(eps), float(dedup), s, out_t, out_z, counts, bool(lean), lean_eps, gap, stats,
         )  # fmt: skip
         total += written
         if s_next == s or total > max_points:
