@@ -15,7 +15,9 @@ depthlab in float64 on the chosen device (the 1-D case also times depthlab's opt
 and the previous 1-D engine). In 1-D the ratio is of throughputs (segments per second):
 ``ratio = regioncam's / ours``, ``throughput_gain = ours / regioncam's`` per engine (the torch
 engine and the fused numba kernel, float64 and float32), times in CPU seconds of the process;
-``--threads`` adds the 1-D engines at 1 and 2 torch threads (wall time).
+``--threads`` adds the 1-D engines at 1 and 2 torch threads (wall time). The 1-D case also
+reports microseconds per segment (with the 10x goal's) and how many of the kernel's stages took
+its lean step.
 """
 
 from __future__ import annotations
@@ -212,14 +214,22 @@ def bench_1d(widths, n_segments, n_baseline, device, repeat) -> dict:
         "segments_per_s": {"regioncam": round(base_rate, 1)}
         | {k: round(v, 1) for k, v in rate.items()},
         "throughput_gain": {k: round(v / base_rate, 2) for k, v in rate.items()},
+        "us_per_segment": {"regioncam": round(1e6 / base_rate, 2)}
+        | {k: round(1e6 / v, 2) for k, v in rate.items()},
+        # issue 16's goal: 10x regioncam's segments per second
+        "us_per_segment_for_10x": round(1e5 / base_rate, 2),
         # the default engine (count_1d on a batch): the numba kernel where installed
         "ratio": round(base_rate / rate["numba_float64" if use_numba else "torch_float64"], 4),
     }
     if use_numba:
+        from depthlab.probes import _regions_kernel
+
         for name in ("numba_float64", "numba_float32"):
             res[f"{name}_counts_equal_torch_float64"] = (
                 f"{int((out[name] == n64).sum())}/{n_segments}"
             )
+            runs[name]()  # once more, for the kernel's count of lean and general stages
+            res[f"{name}_stages"] = dict(_regions_kernel.LAST_STEPS)
     return res
 
 

@@ -118,6 +118,8 @@ def test_kernel_buffers_grow_and_chunks():
     assert int(fused.n_pieces.sum()) > 1024
     two, _ = _one_d_fast.trace_segments_fast(net, a, -a, kernel="numba", chunk_segments=3)
     _assert_same(two, ref)
+    # the count of stages is over the whole call (two chunks): four stages per segment
+    assert sum(_regions_kernel.LAST_STEPS.values()) == 4 * 4
     with pytest.raises(RuntimeError, match="max_points"):
         _one_d_fast.trace_segments_fast(net, a, -a, kernel="numba", max_points=500)
 
@@ -173,6 +175,7 @@ def test_auto_takes_the_kernel_for_large_batches_only(monkeypatch):
 
 def _steps(net, a, b, lean):
     blocks, _ = _one_d_fast.plan(pl.prepare(net, a[0]))
+    _regions_kernel.reset_steps()
     out = _regions_kernel.trace_blocks(blocks, a, b, pl.EPS, _one_d_fast._DEDUP, 10**7, lean=lean)
     return out, dict(_regions_kernel.LAST_STEPS)
 

@@ -735,9 +735,16 @@ class Packed:
         self.sig, self.bet, self.s_off = cat(sigs), cat(bets), off(sigs)
 
 
-#: how many slope-carrying stages of the last :func:`trace_blocks` call (summed over its
-#: segments) took the lean step and how many the general one (for tests and benchmarks)
+#: how many stages (summed over segments) took the lean step and how many the general one,
+#: since :func:`reset_steps` (which ``trace_segments_fast`` calls first; for tests and
+#: benchmarks)
 LAST_STEPS: dict[str, int] = {"lean": 0, "general": 0}
+
+
+def reset_steps() -> None:
+    """Zero :data:`LAST_STEPS`."""
+    LAST_STEPS.update(lean=0, general=0)
+
 
 _PACKED: tuple | None = None  # (blocks, dtype, Packed) of the last call
 
@@ -852,5 +859,6 @@ def trace_blocks(
     seg = torch.from_numpy(np.repeat(np.arange(n_seg), counts + 1))
     t = torch.from_numpy(np.concatenate(ts))
     out = torch.from_numpy(np.concatenate(zs))
-    LAST_STEPS["lean"], LAST_STEPS["general"] = int(stats[0]), int(stats[1])
+    LAST_STEPS["lean"] += int(stats[0])
+    LAST_STEPS["general"] += int(stats[1])
     return seg, t, out, lengths

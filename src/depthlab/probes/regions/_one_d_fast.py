@@ -350,6 +350,8 @@ def trace_segments_fast(
         if use_kernel:
             chunk_segments = 4096  # the kernel keeps one segment at a time; few BLAS calls
     segs, ts, outs, lens = [], [], [], []
+    if use_kernel:
+        _kernel.reset_steps()
     for lo in range(0, n_seg, chunk_segments):
         fused = None
         if use_kernel:  # the kernel converts the inputs itself, a block at a time
