@@ -200,6 +200,8 @@ def reset_steps() -> None:
     LAST_STEPS.update(lean=0, general=0)
 
 
+_POINTS_PER_SEGMENT = [64.0]  # of the last call: the next call's first output buffer
+
 _PACKED: tuple | None = None  # (blocks, dtype, Packed) of the last call
 
 
@@ -284,7 +286,9 @@ def trace_blocks(
     lean_eps, gap = (eps, GAP) if dtype == np.float64 else (max(eps, LEAN_EPS32), GAP32)
     za, zb = np.ascontiguousarray(za, dtype=dtype), np.ascontiguousarray(zb, dtype=dtype)
     n_out = int(packed.dims[-1])
-    cap = min(max(64 * n_seg, 1024), max_points)
+    # output buffers sized from the points per segment of the previous call (a second buffer
+    # and a concatenation cost about 1 us per segment when the first one is too small)
+    cap = min(max(int(1.2 * _POINTS_PER_SEGMENT[0] * n_seg) + 1024, 1024), max_points)
     counts = np.zeros(n_seg, dtype=np.int64)
     stats = np.zeros(2, dtype=np.int64)
     ts, zs = [], []
@@ -311,8 +315,9 @@ def trace_blocks(
         zs.append(out_z[:written])
         s = s_next
     seg = torch.from_numpy(np.repeat(np.arange(n_seg), counts + 1))
-    t = torch.from_numpy(np.concatenate(ts))
-    out = torch.from_numpy(np.concatenate(zs))
+    t = torch.from_numpy(ts[0] if len(ts) == 1 else np.concatenate(ts))
+    out = torch.from_numpy(zs[0] if len(zs) == 1 else np.concatenate(zs))
+    _POINTS_PER_SEGMENT[0] = total / max(n_seg, 1)
     LAST_STEPS["lean"] += int(stats[0])
     LAST_STEPS["general"] += int(stats[1])
     return seg, t, out, lengths

@@ -348,7 +348,10 @@ def trace_segments_fast(
         budget = 2**23 if prep.device.type == "cpu" else 2**28
         chunk_segments = max(1, budget // (100 * widest * size))
         if use_kernel:
-            chunk_segments = 4096  # the kernel keeps one segment at a time; few BLAS calls
+            # the kernel keeps one segment at a time and converts its inputs in blocks: a chunk
+            # is its outputs (about 100 points of 8 + n_out * 8 bytes per segment) and the first
+            # layer's values at both ends
+            chunk_segments = 16384
     segs, ts, outs, lens = [], [], [], []
     if use_kernel:
         _kernel.reset_steps()
@@ -377,6 +380,10 @@ def trace_segments_fast(
         ts.append(t)
         outs.append(out)
     sites = tuple(n for n, _ in prep.sites)
-    out = torch.cat(outs).to(torch.float64).reshape(-1, *out_shape)
-    tr = pl.PLTrace(torch.cat(segs), torch.cat(ts), {"output": out}, n_seg, sites)
-    return tr, torch.cat(lens).to(torch.float64)
+
+    def cat(parts):  # one chunk (the kernel's usual case): no copy
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
+
+    out = cat(outs).to(torch.float64).reshape(-1, *out_shape)
+    tr = pl.PLTrace(cat(segs), cat(ts), {"output": out}, n_seg, sites)
+    return tr, cat(lens).to(torch.float64)
