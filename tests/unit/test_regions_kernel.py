@@ -106,16 +106,21 @@ def test_kernel_back_to_back_and_trailing_nonlinearities():
 
 
 @needs_numba
-def test_kernel_buffers_grow_and_chunks():
+def test_kernel_buffers_grow_and_chunks(monkeypatch):
     """Segments of more than 256 points (the kernel's first scratch size) and more points in a
-    chunk than its first output buffer (1024): both grow; chunking does not change a thing."""
+    chunk than its first output buffer (1024 with no estimate of points per segment): both grow;
+    a segment cut by a full buffer is traced again and counted once; chunking does not change a
+    thing."""
+    monkeypatch.setattr(_regions_kernel, "_POINTS_PER_SEGMENT", [0.0])
     net = _net([2, 64, 64, 64, 64, 1], 9)
     g = torch.Generator().manual_seed(9)
     a = 30 * torch.randn(4, 2, generator=g)
     fused, ref = _both(net, a, -a)
+    assert sum(_regions_kernel.LAST_STEPS.values()) == 4 * 4
     _assert_same(fused, ref)
     assert int(fused.n_pieces.max()) > 256
     assert int(fused.n_pieces.sum()) > 1024
+    _regions_kernel._POINTS_PER_SEGMENT[0] = 0.0
     two, _ = _one_d_fast.trace_segments_fast(net, a, -a, kernel="numba", chunk_segments=3)
     _assert_same(two, ref)
     # the count of stages is over the whole call (two chunks): four stages per segment

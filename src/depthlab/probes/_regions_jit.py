@@ -442,6 +442,7 @@ def make_kernel(numba):  # compiled lazily, once per process (cached on disk by 
                 z[1, j] = zb[s, j]
                 sl[0, j] = zb[s, j] - za[s, j]
             direct = False
+            n_lean = 0  # counted into stats once the segment is written
             pre = False
             slopes = True  # sl holds the slopes of this stage's values (none after a direct step)
             for k in range(n_stage):
@@ -476,7 +477,8 @@ def make_kernel(numba):  # compiled lazily, once per process (cached on disk by 
                 q2 = merge_points(tt, p, nc, c_i, c_t, c_f, c_u, dedup, gap, t2, grp, hint, wf,
                                   flags)  # fmt: skip
                 use_lean = lean and flags[0] == 1 and slopes
-                stats[0 if use_lean else 1] += 1
+                if use_lean:
+                    n_lean += 1
                 pre = False
                 if use_lean:
                     s0 = s_off[k]
@@ -503,7 +505,9 @@ def make_kernel(numba):  # compiled lazily, once per process (cached on disk by 
                 p = q2
                 n = n2
             if written + p > out_t.shape[0]:
-                return written, s
+                return written, s  # this segment again, in the next buffer
+            stats[0] += n_lean
+            stats[1] += n_stage - n_lean
             for i in range(p):
                 out_t[written + i] = tt[i]
                 for o in range(n_out):
