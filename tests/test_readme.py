@@ -67,7 +67,7 @@ SHRINK = [
     ("TrainConfig(epochs=10, lr=3e-3)", "TrainConfig(epochs=1, lr=3e-3)"),
     ("landscape.Grid.plane(-1, 1, 21)", "landscape.Grid.plane(-1, 1, 3)"),
     ("TrainConfig(epochs=30, lr=3e-3)", "TrainConfig(epochs=1, lr=3e-3)"),
-    ("TrainConfig(epochs=40, lr=1e-3)", "TrainConfig(epochs=1, lr=1e-3)"),
+    ("TrainConfig(epochs=40, lr=0.1)", "TrainConfig(epochs=1, lr=0.1)"),
     ('loss="kd", temperature=4.0)', 'loss="kd", temperature=4.0, config=TrainConfig(epochs=1))'),
     ("extra_inputs=x_unlabeled)", "extra_inputs=x_unlabeled, config=TrainConfig(epochs=1))"),
     # the sweep specs (YAML blocks written to their files before the sweep lines run)
