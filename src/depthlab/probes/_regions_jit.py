@@ -93,8 +93,8 @@ def make_kernel(numba):  # compiled lazily, once per process (cached on disk by 
                   pre, pre_hits):  # fmt: skip
         """Crossings of the kinks ``kinks[k0:k0+m]`` between consecutive points, sorted by
         interval then ``t`` (stable); returns their number. ``flags[0]`` is set to 1 when the
-        lean step applies so far: one kink and no value within ``lean_eps * max|z|`` of it
-        (``lean_eps = eps`` in float64; wider in float32, whose rounding is). With ``pre``
+        lean step applies so far: one kink, at 0, and no value within ``lean_eps * max|z|``
+        of it (``lean_eps = eps`` in float64; wider in float32, whose rounding is). With ``pre``
         (one kink), the lean step that made ``z`` has already taken the column maxima ``cm``
         and minima ``cn`` of :func:`abs_max_min` and each interval's count of sign changes
         (``pre_hits``), from the rows while they were in cache."""
@@ -109,7 +109,9 @@ def make_kernel(numba):  # compiled lazily, once per process (cached on disk by 
                     zmin = cn[j] if cn[j] < zmin else zmin
             else:
                 smax, zmin = abs_max_min(z, p, n, c0, cm, cn)
-            if zmin > lean_eps * max(smax, abs(c0), 1e-300):
+            # the lean step's arguments hold for a kink at 0 (interpolation rounds relative to
+            # the values, not to c); zmin > 0 as well, whatever eps
+            if c0 == 0.0 and zmin > 0.0 and zmin > lean_eps * max(smax, abs(c0), 1e-300):
                 flags[0] = 1
         else:
             smax = abs_max(z, p, n, cm)
@@ -476,7 +478,9 @@ def make_kernel(numba):  # compiled lazily, once per process (cached on disk by 
                     wf = grow1(wf, need)
                 q2 = merge_points(tt, p, nc, c_i, c_t, c_f, c_u, dedup, gap, t2, grp, hint, wf,
                                   flags)  # fmt: skip
-                use_lean = lean and flags[0] == 1 and slopes
+                # not on a narrow block before the last: there the general step takes phi at
+                # every point directly, and the next stage's values would differ in the last bits
+                use_lean = lean and flags[0] == 1 and slopes and (not direct or k == n_stage - 1)
                 if use_lean:
                     n_lean += 1
                 pre = False
@@ -484,8 +488,12 @@ def make_kernel(numba):  # compiled lazily, once per process (cached on disk by 
                     s0 = s_off[k]
                     w0 = w_off[k]
                     # the next stage's statistics on the fly (one kink there)
-                    pre = k + 1 < n_stage and k_off[k + 2] - k_off[k + 1] == 1
-                    c_next = kinks[k_off[k + 1]] if pre else 0.0
+                    pre = (
+                        k + 1 < n_stage
+                        and k_off[k + 2] - k_off[k + 1] == 1
+                        and kinks[k_off[k + 1]] == 0.0
+                    )
+                    c_next = 0.0
                     if q2 > pre_hits.shape[0]:
                         pre_hits = grow1(pre_hits, q2)
                     advance_lean(z, t2, q2, p, grp, hint, n, n2, sl, kinks[k0],

@@ -36,8 +36,9 @@ At nonlinearity ``k``:
    ``z_{k+1}(t_{m+1}) = z_{k+1}(t_m) + (t_{m+1} - t_m) dz_{k+1}/dt``, from
    ``z_{k+1}(0) = W_{k+1} phi_k(z_k(0)) + c_{k+1}``.
 
-Lean step (one kink per unit: ReLU, LeakyReLU, abs). When no value at the points lies inside
-the ``eps`` band of the kink, no crossing was dropped by the merge rule, and every new point is
+Lean step (one kink per unit, at 0: ReLU, LeakyReLU, abs; not on a narrow block before the
+last, see :data:`DIRECT_BELOW`). When no value at the points lies inside the ``eps`` band of the
+kink, no crossing was dropped by the merge rule, and every new point is
 at least :data:`GAP` from its neighbours, the piece of each unit on a sub-interval is that of its
 side at the old interval's left end, changed only by the unit's own crossing. Then step 2 needs
 neither the values at the new points (no interpolated rows) nor a select and a comparison of all
@@ -211,7 +212,9 @@ _PACKED: tuple | None = None  # (blocks, dtype, Packed) of the last call
 FIRST_BLOCK_ROWS: int = 128
 
 
-def first_layer(first, a: torch.Tensor, b: torch.Tensor, dtype) -> tuple[np.ndarray, ...]:
+def first_layer(
+    first, a: torch.Tensor, b: torch.Tensor, dtype, offset: int = 0
+) -> tuple[np.ndarray, ...]:
     """The first block's pre-activations at both ends of every segment, ``za, zb`` (S, n1),
     and the segment lengths ``||b - a||`` (S,), all in ``dtype``, from ``a, b`` ((S, n_in), CPU,
     any float dtype), converted block by block (:data:`FIRST_BLOCK_ROWS`)."""
@@ -241,6 +244,13 @@ def first_layer(first, a: torch.Tensor, b: torch.Tensor, dtype) -> tuple[np.ndar
     if first.weight is not None:
         za += c
         zb += c
+    for z in (za, zb):  # a NaN or inf input shows in the first layer (cheaper than 784-D)
+        bad = ~np.isfinite(z).all(axis=1)
+        if bad.any():
+            raise ValueError(
+                f"segment {offset + int(np.argmax(bad))}: an end point has NaN or inf coordinates (or "
+                f"gives them in the first layer); regions need finite inputs"
+            )
     return za, zb, lengths
 
 
@@ -253,13 +263,16 @@ def trace_blocks(
     max_points: int,
     dtype: torch.dtype | None = None,
     lean: bool = True,
+    offset: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None:
     """The kernel's form of ``_one_d_fast.trace_chunk``: breakpoints of segments ``a[s] -> b[s]``
     ((S, n_in), CPU) through ``blocks``, in ``dtype`` (float64 or float32; default: that of
     ``a``). Returns ``seg`` (P,) int64, ``t`` (P,) float64, the outputs (P, n_out) in
     ``dtype`` and the (S,) lengths ``||b[s] - a[s]||`` in ``dtype``, or None if the blocks do
     not suit the kernel (numba missing, or a nonlinearity it cannot tabulate). ``lean=False``
-    turns the lean step off (the tests check that it gives the same bits)."""
+    turns the lean step off (the tests check that it gives the same bits). ``offset``: the
+    index of ``a[0]`` in the caller's batch (for error messages). Raises ValueError for NaN or
+    inf end points."""
     if numba is None or a.device.type != "cpu":
         return None
     dtype = a.dtype if dtype is None else dtype
@@ -275,7 +288,7 @@ def trace_blocks(
             _PACKED = (blocks, dtype, packed)
         if not packed.ok:
             return None
-    za, zb, lengths = first_layer(first, a, b, dtype)
+    za, zb, lengths = first_layer(first, a, b, dtype, offset)
     lengths = torch.from_numpy(lengths)
     n_seg = za.shape[0]
     if not rest:  # affine model: one piece per segment

@@ -323,6 +323,8 @@ def trace_segments_fast(
         raise ValueError(f"kernel must be 'auto', 'torch' or 'numba', got {kernel!r}")
     if dtype not in (torch.float64, torch.float32):
         raise ValueError(f"dtype must be torch.float64 or torch.float32, got {dtype}")
+    if not eps >= 0.0:
+        raise ValueError(f"eps must be >= 0 (a relative tolerance), got {eps}")
     prep = pl.prepare(model, starts[0])
     planned = plan(prep)
     if planned is None:
@@ -362,7 +364,9 @@ def trace_segments_fast(
             b = ends[lo : lo + chunk_segments].detach().to(device=prep.device).flatten(1)
             if a.dtype not in (torch.float32, torch.float64):  # ints, halves: numpy-ready
                 a, b = a.to(dtype), b.to(dtype)
-            fused = _kernel.trace_blocks(blocks, a, b, eps, _DEDUP, max_points, dtype=dtype)
+            fused = _kernel.trace_blocks(
+                blocks, a, b, eps, _DEDUP, max_points, dtype=dtype, offset=lo
+            )
             if fused is None and kernel == "numba":
                 raise RuntimeError(
                     "kernel='numba' needs numba (pip install depthlab[fast]) and a CPU"
@@ -373,6 +377,12 @@ def trace_segments_fast(
             a = starts[lo : lo + chunk_segments].detach().to(device=prep.device, dtype=dtype)
             b = ends[lo : lo + chunk_segments].detach().to(device=prep.device, dtype=dtype)
             a, b = a.flatten(1), b.flatten(1)
+            bad = ~(torch.isfinite(a).all(dim=1) & torch.isfinite(b).all(dim=1))
+            if bool(bad.any()):
+                raise ValueError(
+                    f"segment {lo + int(bad.nonzero()[0])}: an end point has NaN or inf "
+                    f"coordinates; regions need finite inputs"
+                )
             length = (b - a).norm(dim=1)
             seg, t, out = trace_chunk(blocks, a, b, eps, max_points)
         lens.append(length)
