@@ -208,8 +208,8 @@ _PACKED: tuple | None = None  # (blocks, dtype, Packed) of the last call
 
 #: rows per block of the first layer's product: the inputs are converted to the working dtype
 #: one block at a time, so the converted copy stays in cache (measured on one core, 784-D
-#: float32 inputs: the whole-chunk conversion cost 2.8 us per segment)
-FIRST_BLOCK_ROWS: int = 128
+#: float32 inputs: the whole-chunk conversion cost 2.8 us per segment; 128-512 rows alike)
+FIRST_BLOCK_ROWS: int = 256
 
 
 def first_layer(
@@ -217,39 +217,42 @@ def first_layer(
 ) -> tuple[np.ndarray, ...]:
     """The first block's pre-activations at both ends of every segment, ``za, zb`` (S, n1),
     and the segment lengths ``||b - a||`` (S,), all in ``dtype``, from ``a, b`` ((S, n_in), CPU,
-    any float dtype), converted block by block (:data:`FIRST_BLOCK_ROWS`)."""
-    an, bn = a.detach().numpy(), b.detach().numpy()
-    n_seg = an.shape[0]
-    lengths = np.empty(n_seg, dtype=dtype)
+    any float dtype), converted block by block (:data:`FIRST_BLOCK_ROWS`). The products are
+    torch's (its BLAS: 1.5 us per 784 x 64 row on one core here, against numpy's 2.3)."""
+    tdt = torch.float64 if dtype == np.float64 else torch.float32
+    a, b = a.detach(), b.detach()
+    n_seg = a.shape[0]
+    lengths = torch.empty(n_seg, dtype=tdt)
     if first.weight is not None:
-        w = first.weight.detach().cpu().numpy().astype(dtype).T
-        c = first.bias.detach().cpu().numpy().astype(dtype)
-        za = np.empty((n_seg, w.shape[1]), dtype=dtype)
-        zb = np.empty((n_seg, w.shape[1]), dtype=dtype)
+        wt = first.weight.detach().to(device="cpu", dtype=tdt).T
+        c = first.bias.detach().to(device="cpu", dtype=tdt)
+        za = torch.empty(n_seg, wt.shape[1], dtype=tdt)
+        zb = torch.empty(n_seg, wt.shape[1], dtype=tdt)
     else:
-        za = np.empty(an.shape, dtype=dtype)
-        zb = np.empty(an.shape, dtype=dtype)
-    for lo in range(0, n_seg, FIRST_BLOCK_ROWS):
-        hi = min(lo + FIRST_BLOCK_ROWS, n_seg)
-        ab = an[lo:hi].astype(dtype, copy=False)
-        bb = bn[lo:hi].astype(dtype, copy=False)
-        d = bb - ab
-        lengths[lo:hi] = np.sqrt(np.einsum("ij,ij->i", d, d))
+        za = torch.empty(a.shape, dtype=tdt)
+        zb = torch.empty(a.shape, dtype=tdt)
+    with torch.no_grad():
+        for lo in range(0, n_seg, FIRST_BLOCK_ROWS):
+            hi = min(lo + FIRST_BLOCK_ROWS, n_seg)
+            ab = a[lo:hi].to(tdt)
+            bb = b[lo:hi].to(tdt)
+            torch.linalg.vector_norm(bb - ab, dim=1, out=lengths[lo:hi])
+            if first.weight is not None:
+                torch.mm(ab, wt, out=za[lo:hi])
+                torch.mm(bb, wt, out=zb[lo:hi])
+            else:
+                za[lo:hi] = ab
+                zb[lo:hi] = bb
         if first.weight is not None:
-            np.matmul(ab, w, out=za[lo:hi])
-            np.matmul(bb, w, out=zb[lo:hi])
-        else:
-            za[lo:hi] = ab
-            zb[lo:hi] = bb
-    if first.weight is not None:
-        za += c
-        zb += c
+            za += c
+            zb += c
+    za, zb, lengths = za.numpy(), zb.numpy(), lengths.numpy()
     for z in (za, zb):  # a NaN or inf input shows in the first layer (cheaper than 784-D)
         bad = ~np.isfinite(z).all(axis=1)
         if bad.any():
             raise ValueError(
-                f"segment {offset + int(np.argmax(bad))}: an end point has NaN or inf coordinates (or "
-                f"gives them in the first layer); regions need finite inputs"
+                f"segment {offset + int(np.argmax(bad))}: an end point has NaN or inf "
+                f"coordinates (or gives them in the first layer); regions need finite inputs"
             )
     return za, zb, lengths
 
