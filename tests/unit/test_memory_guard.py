@@ -97,6 +97,42 @@ def test_regions_refuse_then_pass():
     assert regions.count_2d(net2).n_regions >= 1
 
 
+@pytest.mark.parametrize("kernel", [True, False])
+def test_batched_regions_plan_for_one_chunk(kernel, monkeypatch):
+    """A batch the chunked engines take is planned from one chunk's working set plus every
+    segment's breakpoints and outputs, not from every layer's output at every breakpoint of the
+    whole batch: 4,000 segments through 784-64x3 (about 100 points each) need about 50 MB, and
+    the old plan (about 55 GB) refused them under 1 GB. A budget below the outputs still
+    refuses, and a model the chunked engines do not take keeps the whole-batch plan."""
+    from depthlab.probes import _regions_kernel
+
+    if kernel and not _regions_kernel.available():
+        pytest.skip("numba not installed")
+    if not kernel:
+        monkeypatch.setattr(_regions_kernel, "numba", None)
+    g = torch.Generator().manual_seed(0)
+    net = nn.Sequential(
+        nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64),
+        nn.ReLU(), nn.Linear(64, 1),
+    )  # fmt: skip
+    a, b = torch.randn(4000, 784, generator=g), torch.randn(4000, 784, generator=g)
+    res = regions.count_1d(net, a, b, max_memory="1GB")
+    assert float(res.n_regions.double().mean()) > 20
+    est = _memory.check(
+        "x", net, points=_memory.exact_points(8000, 4000), example=a[0], param_factor=2.0,
+        act_factor=4.0, itemsize=8, lower="-", max_memory="1TB",
+    )  # fmt: skip
+    assert est > 10 * 2**30  # the whole-batch plan
+    with pytest.raises(MemoryBudgetError, match=r"regions\.count_1d"):
+        regions.count_1d(net, a, b, max_memory="20MB")  # the outputs alone are ~37 MB
+    pool = nn.Sequential(
+        nn.Unflatten(1, (1, 784)), nn.MaxPool1d(2), nn.Flatten(), nn.Linear(392, 64), nn.ReLU(),
+        nn.Linear(64, 1),
+    )  # fmt: skip
+    with pytest.raises(MemoryBudgetError, match=r"regions\.count_1d"):
+        regions.count_1d(pool, a, b, max_memory="1GB", batch=True)
+
+
 def test_surface_and_hessian_refuse_then_pass():
     net = _net()
     g = torch.Generator().manual_seed(1)

@@ -125,8 +125,12 @@ def test_kernel_buffers_grow_and_chunks(monkeypatch):
     _assert_same(two, ref)
     # the count of stages is over the whole call (two chunks): four stages per segment
     assert sum(_regions_kernel.LAST_STEPS.values()) == 4 * 4
+    # max_points is per chunk, and the default chunk shrinks to keep under it (one segment
+    # here); a segment with more points than max_points is still an error
+    few, _ = _one_d_fast.trace_segments_fast(net, a, -a, kernel="numba", max_points=500)
+    _assert_same(few, ref)
     with pytest.raises(RuntimeError, match="max_points"):
-        _one_d_fast.trace_segments_fast(net, a, -a, kernel="numba", max_points=500)
+        _one_d_fast.trace_segments_fast(net, a, -a, kernel="numba", max_points=200)
 
 
 @needs_numba
@@ -314,6 +318,12 @@ def test_bad_eps_and_non_finite_inputs_are_errors(kernel):
     a[7, 2] = float("nan")
     with pytest.raises(ValueError, match=r"segment 7: .*NaN or inf"):
         _one_d_fast.trace_segments_fast(net, a, b, kernel=kernel)
+    with pytest.raises(ValueError, match=r"segment 7: .*NaN or inf"):  # the general engine
+        pl.trace_segments(net, a, b)
+    with pytest.raises(ValueError, match=r"segment 0: .*NaN or inf"):  # one segment
+        regions.count_1d(net, a[7], b[7])
+    with pytest.raises(ValueError, match="eps must be >= 0"):
+        pl.trace_segments(net, a[:3], b[:3], eps=-1.0)
     a[7, 2] = 0.0
     b[299, 0] = float("inf")
     with pytest.raises(ValueError, match=r"segment 299: .*NaN or inf"):

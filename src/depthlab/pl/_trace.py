@@ -347,10 +347,18 @@ def trace_segments(
             f"starts and ends must both be (S, *input_shape); got {tuple(starts.shape)} and "
             f"{tuple(ends.shape)}"
         )
+    if not eps >= 0.0:
+        raise ValueError(f"eps must be >= 0 (a relative tolerance), got {eps}")
     prep = prepare(model, starts[0])
     names = _resolve_layers(prep, layers)
     a = starts.detach().to(device=prep.device, dtype=torch.float64)
     b = ends.detach().to(device=prep.device, dtype=torch.float64)
+    bad = ~(torch.isfinite(a.flatten(1)).all(dim=1) & torch.isfinite(b.flatten(1)).all(dim=1))
+    if bool(bad.any()):
+        raise ValueError(
+            f"segment {int(bad.nonzero()[0])}: an end point has NaN or inf coordinates; "
+            f"exact tracing needs finite inputs"
+        )
     n_seg = a.shape[0]
     leaves = flat_sequential(prep.net)
     if any(isinstance(m, POOL_LAYERS) for _, m in prep.sites):

@@ -203,12 +203,17 @@ def check(
     max_memory: int | float | str | None = None,
     itemsize: int | None = None,
     device: torch.device | str | None = None,
+    activations: int | None = None,
+    extra_bytes: int = 0,
 ) -> int:
     """Raise :class:`MemoryBudgetError` when ``probe`` would allocate more than the budget.
 
     ``points`` may be a function of the model's piecewise-linear unit count (an exact trace
     holds about one breakpoint per unit crossed). ``lower`` names the option that lowers the estimate (e.g. ``"fewer curve vertices"``);
     ``itemsize`` defaults to the model's parameter dtype's (float64 traces pass 8).
+    ``activations`` replaces the count of values per point read off a forward pass of
+    ``example`` (an engine that keeps one layer's values per point passes its width);
+    ``extra_bytes`` is added to the estimate.
     Returns the estimate in bytes (logged at DEBUG under ``depthlab``).
     """
     p = next(iter(model.parameters()), None)
@@ -222,6 +227,8 @@ def check(
     if itemsize is None:
         itemsize = p.element_size() if p is not None else 8
     acts, units = forward_sizes(model, example) if example is not None else (0, 0)
+    if activations is not None:
+        acts = activations
     if callable(points):
         points = int(points(units))
     est = estimate(
@@ -231,7 +238,7 @@ def check(
         param_factor=param_factor,
         act_factor=act_factor,
         itemsize=itemsize,
-    )
+    ) + int(extra_bytes)
     log.debug(
         "%s: planned memory %s (budget %s, %s)",
         probe,

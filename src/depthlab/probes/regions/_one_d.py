@@ -69,17 +69,42 @@ def count_1d(
     if batch is None:
         batch = _is_batch(model, start, end)
     n_seg = (start.shape[0] if start.dim() else 0) if batch else 1
-    _memory.check(  # a malformed or empty batch is named by the engines below, not here
-        "regions.count_1d",
-        model,
-        points=_memory.exact_points(2 * n_seg, n_seg),
-        example=(start[0] if batch else start).detach() if n_seg else None,
-        param_factor=2.0,  # the float64 copy the tracer makes
-        act_factor=4.0,  # every layer's output at every breakpoint, folded, candidates
-        itemsize=8,
-        lower="fewer segments per call or a smaller input",
-        max_memory=max_memory,
-    )
+    example = (start[0] if batch else start).detach() if n_seg else None
+    fast = None
+    if batch and n_seg and start.shape == end.shape and start.dim() >= 2:
+        fast = _one_d_fast.chunk_plan(model, example, n_seg, dtype)
+    if fast is None:  # the general engine: every layer's output at every breakpoint at once
+        _memory.check(  # a malformed or empty batch is named by the engines below, not here
+            "regions.count_1d",
+            model,
+            points=_memory.exact_points(2 * n_seg, n_seg),
+            example=example,
+            param_factor=2.0,  # the float64 copy the tracer makes
+            act_factor=4.0,  # every layer's output at every breakpoint, folded, candidates
+            itemsize=8,
+            lower="fewer segments per call or a smaller input",
+            max_memory=max_memory,
+        )
+    else:
+        # the torch engine keeps one chunk's values of one layer per point (values, slopes,
+        # interpolated rows, candidates), the numba kernel one segment's plus the first layer's
+        # values at a chunk's ends; both, the breakpoints and outputs of every segment
+        chunk, width, n_out, kernel = fast
+        units = _memory.forward_sizes(model, example)[1]
+        all_points = _memory.exact_points(2 * n_seg, n_seg)(units)
+        _memory.check(
+            "regions.count_1d",
+            model,
+            points=2 * chunk if kernel else _memory.exact_points(2 * chunk, chunk),
+            example=example,
+            param_factor=2.0,
+            act_factor=4.0,
+            itemsize=8,
+            activations=width + int(example.numel()) // max(chunk, 1) + 1,
+            extra_bytes=all_points * (8 + 8 + 8 * n_out),  # t, segment, outputs
+            lower="fewer segments per call or a smaller input",
+            max_memory=max_memory,
+        )
     if batch:
         return _count_batch(model, start, end, dtype)
     if dtype != torch.float64:

@@ -288,6 +288,46 @@ def trace_chunk(
     return seg, t, z.index_select(0, perm)
 
 
+def widest(blocks: list[Block]) -> int:
+    """The widest block's output (the values kept per point)."""
+    return max([bl.weight.shape[0] for bl in blocks if bl.weight is not None] + [1])
+
+
+def default_chunk(
+    blocks: list[Block], device: torch.device, dtype: torch.dtype, use_kernel: bool,
+    max_points: int,
+) -> int:  # fmt: skip
+    """Segments per chunk when ``chunk_segments`` is not given. The torch engine: about 100
+    points per segment at the widest layer in about 8 MB on a CPU (fits in cache; measured
+    fastest on one core for 784-64x3), 256 MB on an accelerator (few launches). The kernel keeps
+    one segment at a time and converts its inputs in blocks, so a chunk is its outputs and the
+    first layer's values at both ends: 16384 segments, fewer when the points per segment of
+    the last call would pass ``max_points`` (which is per chunk)."""
+    size = torch.empty((), dtype=dtype).element_size()
+    if use_kernel:
+        per_segment = int(1.2 * _kernel.points_per_segment() + 1)
+        return int(max(1, min(16384, max_points // per_segment)))
+    budget = 2**23 if device.type == "cpu" else 2**28
+    return max(1, budget // (100 * widest(blocks) * size))
+
+
+def chunk_plan(
+    model: nn.Module, example: torch.Tensor, n_seg: int, dtype: torch.dtype = torch.float64
+) -> tuple[int, int, int, bool] | None:
+    """For :func:`trace_segments_fast` on ``n_seg`` segments of ``model`` (with the default
+    engine choice and chunk size): ``(segments per chunk, widest layer, outputs per point,
+    whether the numba kernel runs)``, or None if the model does not qualify (the general engine
+    traces the whole batch at once). For memory planning (``regions.count_1d``)."""
+    planned = plan(pl.prepare(model, example))
+    if planned is None:
+        return None
+    blocks, out_shape = planned
+    device = next((p.device for p in model.parameters()), example.device)
+    use_kernel = _kernel.worth_it(n_seg, device)
+    chunk = default_chunk(blocks, device, dtype, use_kernel, 20_000_000)
+    return min(chunk, n_seg), widest(blocks), math.prod(out_shape), use_kernel
+
+
 def trace_segments_fast(
     model: nn.Module,
     starts: torch.Tensor,
@@ -342,18 +382,8 @@ def trace_segments_fast(
         ]
     n_seg = starts.shape[0]
     use_kernel = kernel == "numba" or (kernel == "auto" and _kernel.worth_it(n_seg, prep.device))
-    widest = max([bl.weight.shape[0] for bl in blocks if bl.weight is not None] + [1])
     if chunk_segments is None:
-        # ~100 points per segment at the widest layer in about 8 MB on a CPU (fits in cache;
-        # measured fastest on one core for 784-64x3), 256 MB on an accelerator (few launches)
-        size = torch.empty((), dtype=dtype).element_size()
-        budget = 2**23 if prep.device.type == "cpu" else 2**28
-        chunk_segments = max(1, budget // (100 * widest * size))
-        if use_kernel:
-            # the kernel keeps one segment at a time and converts its inputs in blocks: a chunk
-            # is its outputs (about 100 points of 8 + n_out * 8 bytes per segment) and the first
-            # layer's values at both ends
-            chunk_segments = 16384
+        chunk_segments = default_chunk(blocks, prep.device, dtype, use_kernel, max_points)
     segs, ts, outs, lens = [], [], [], []
     if use_kernel:
         _kernel.reset_steps()
