@@ -9,6 +9,17 @@ from depthlab.nets import resnet1d
 from depthlab.runs import run_experiment
 from depthlab.testing import unchanged
 
+#: a seconds-long design: two depths, two seeds, one epoch
+TINY = {
+    "blocks": [1, 2],
+    "ref_blocks": 1,
+    "seeds": 2,
+    "channels": 4,
+    "epochs": 1,
+    "n_train": 64,
+    "n_test": 32,
+}
+
 
 def test_grad_ratio_is_the_norm_ratio_and_leaves_the_net_alone():
     net = resnet1d(blocks=2, channels=4, skip=False).eval()
@@ -29,15 +40,7 @@ def test_grad_ratio_is_the_norm_ratio_and_leaves_the_net_alone():
 def test_degradation_experiment_tiny_run(tmp_path):
     res = run_experiment(
         "resnet-degradation",
-        {
-            "blocks": [1, 2],
-            "ref_blocks": 1,
-            "seeds": 2,
-            "channels": 4,
-            "epochs": 1,
-            "n_train": 64,
-            "n_test": 32,
-        },
+        TINY,
         out_dir=tmp_path,
     )
     t = res.tables["nets"]
@@ -185,15 +188,7 @@ def test_the_other_claims_keep_the_paired_t_and_record_the_fresh_draws():
 
 
 def test_confirmatory_and_exploratory_draws_give_different_nets(tmp_path):
-    cfg = {
-        "blocks": [1, 2],
-        "ref_blocks": 1,
-        "seeds": 2,
-        "channels": 4,
-        "epochs": 1,
-        "n_train": 64,
-        "n_test": 32,
-    }
+    cfg = TINY
     conf = run_experiment("resnet-degradation", cfg, out_dir=tmp_path / "c")
     expl = run_experiment(
         "resnet-degradation", {**cfg, "draws": "exploratory"}, out_dir=tmp_path / "e"

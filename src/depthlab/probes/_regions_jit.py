@@ -277,6 +277,8 @@ def make_kernel(numba):  # compiled lazily, once per process (cached on disk by 
             old = hi[ju] if above else lo[ju]
             new = lo[ju] if above else hi[ju]
             x = (new - old) * sl[g, ju]
+            # the one-unit update of advance, written out again: a shared njit helper (inlined
+            # or not) measured 3-7 % slower per segment
             if x != 0.0:
                 for o in range(n2):
                     v = sl2[mm - 1, o] + x * wk[ju, o]
